@@ -1,0 +1,96 @@
+// Command k8s-pod-restart watches a cluster's pods and reports to DataKit when
+// the share of restarting pods in a namespace rises, and when it is over.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/k8s-pod-restart/k8s-pod-restart/input"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// Exit codes.
+const (
+	exitOK        = 0
+	exitFailure   = 1
+	exitBadConfig = 2
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("k8s-pod-restart", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "/etc/k8s-pod-restart/conf.d", "configuration `path`: a TOML file, or a directory whose *.conf files are all read")
+	checkConfig := fs.Bool("check-config", false, "validate the configuration and exit")
+	printSample := fs.Bool("print-sample", false, "print the sample configuration and exit")
+	printVersion := fs.Bool("version", false, "print the version and exit")
+	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	logFormat := fs.String("log-format", "text", "log `format`: text or json")
+	if err := fs.Parse(args); err != nil {
+		return exitBadConfig
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "unexpected arguments: %q\n", fs.Args())
+		return exitBadConfig
+	}
+	switch {
+	case *printVersion:
+		fmt.Fprintln(stdout, "k8s-pod-restart", version)
+		return exitOK
+	case *printSample:
+		fmt.Fprint(stdout, input.SampleConfig())
+		return exitOK
+	}
+
+	log, err := newLogger(stderr, *logLevel, *logFormat)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitBadConfig
+	}
+	cfgs, err := input.Load(*configPath, os.Environ())
+	if err != nil {
+		fmt.Fprintf(stderr, "bad configuration:\n%v\n", err)
+		return exitBadConfig
+	}
+	if *checkConfig {
+		fmt.Fprintf(stdout, "configuration OK: %d cluster(s)\n", len(cfgs))
+		return exitOK
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	log.Info("starting", "version", version, "config", *configPath, "clusters", len(cfgs))
+	err = input.Run(ctx, cfgs, log, input.RunOptions{Stdout: stdout, Version: version})
+	if err != nil && !errors.Is(err, context.Canceled) {
+		log.Error("stopped", "err", err)
+		return exitFailure
+	}
+	log.Info("stopped")
+	return exitOK
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format: %q is neither text nor json", format)
+}

@@ -1,0 +1,171 @@
+// Package agentproc builds the k8s-pod-restart binary and runs it as a child
+// process with a real configuration file, the way users run it. End-to-end
+// tests, the demo and the benchmarks share it; the agent never imports it.
+package agentproc
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// repoRoot is the module root, found from this source file.
+func repoRoot() (string, error) {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return "", errors.New("cannot locate the agentproc source")
+	}
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", "..")), nil
+}
+
+// Build compiles the agent into dir and returns the binary's path.
+func Build(ctx context.Context, dir string) (string, error) {
+	root, err := repoRoot()
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "k8s-pod-restart")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "-ldflags", "-X main.version=e2e", "./cmd/k8s-pod-restart")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// Options describe one run of the agent.
+type Options struct {
+	Binary string
+	// Config is the TOML text written to <Dir>/conf.d/k8s_pod_restart.conf.
+	Config string
+	// Dir holds conf.d, the log file and whatever the config points at.
+	Dir string
+	// Env is added to the agent's environment.
+	Env []string
+	// Args are extra command-line arguments.
+	Args []string
+}
+
+// Process is a running agent.
+type Process struct {
+	cmd     *exec.Cmd
+	logPath string
+	stdout  *syncBuffer
+	done    chan struct{}
+	waitErr error
+}
+
+// Start writes the configuration and starts the agent with --config pointing
+// at its conf.d directory; stderr (the logs) goes to <Dir>/agent.log.
+func Start(opts Options) (*Process, error) {
+	confDir := filepath.Join(opts.Dir, "conf.d")
+	if err := os.MkdirAll(confDir, 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(confDir, "k8s_pod_restart.conf"), []byte(opts.Config), 0o644); err != nil {
+		return nil, err
+	}
+	logPath := filepath.Join(opts.Dir, "agent.log")
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	args := append([]string{"--config", confDir, "--log-level", "debug"}, opts.Args...)
+	cmd := exec.Command(opts.Binary, args...)
+	cmd.Env = append(os.Environ(), opts.Env...)
+	cmd.Stderr = logFile
+	p := &Process{cmd: cmd, logPath: logPath, stdout: &syncBuffer{}, done: make(chan struct{})}
+	cmd.Stdout = p.stdout
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("start agent: %w", err)
+	}
+	go func() {
+		p.waitErr = cmd.Wait()
+		logFile.Close()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// Stop sends SIGTERM and waits up to grace for a clean exit, then kills.
+func (p *Process) Stop(grace time.Duration) error {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return p.waitErr
+	case <-time.After(grace):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		return fmt.Errorf("agent did not stop within %v after SIGTERM", grace)
+	}
+}
+
+// Kill sends SIGKILL and waits for the process to be gone.
+func (p *Process) Kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+// Done is closed when the process has exited.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// ExitCode is the exit code once Done is closed (-1 if killed by a signal).
+func (p *Process) ExitCode() int { return p.cmd.ProcessState.ExitCode() }
+
+// Pid is the process ID.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// Logs returns what the agent logged so far.
+func (p *Process) Logs() string {
+	b, _ := os.ReadFile(p.logPath)
+	return string(b)
+}
+
+// LogPath is the agent's log file.
+func (p *Process) LogPath() string { return p.logPath }
+
+// Stdout returns what the agent wrote to standard output so far.
+func (p *Process) Stdout() string { return p.stdout.String() }
+
+// WaitLog waits until the logs contain s.
+func (p *Process) WaitLog(ctx context.Context, s string) error {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for !strings.Contains(p.Logs(), s) {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %q in the agent's logs: %w", s, ctx.Err())
+		case <-p.done:
+			return fmt.Errorf("agent exited (%v) before logging %q", p.waitErr, s)
+		case <-tick.C:
+		}
+	}
+	return nil
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
