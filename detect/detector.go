@@ -259,6 +259,19 @@ func (d *Detector) EvaluateAll(now time.Time) ([]Stats, []Decision) {
 }
 
 func (d *Detector) evaluate(name string, ns *namespaceState, now time.Time) (Stats, *Decision) {
+	st := d.stats(name, ns, now)
+	dec := d.decide(ns, st, now)
+	st.Fault = ns.fault != nil
+	if dec != nil {
+		dec.Stats.Fault = st.Fault
+		d.report(ns, dec)
+	}
+	return st, dec
+}
+
+// stats prunes the namespace's restarts to the window at now and computes
+// its ratio and the level it maps to.
+func (d *Detector) stats(name string, ns *namespaceState, now time.Time) Stats {
 	horizon := now.Add(-d.cfg.Window).UnixNano()
 	st := Stats{Namespace: name}
 	for uid, s := range ns.pods {
@@ -280,13 +293,7 @@ func (d *Detector) evaluate(name string, ns *namespaceState, now time.Time) (Sta
 		st.Ratio = float64(st.RestartedPods) / float64(st.Pods)
 	}
 	st.Level = d.level(st.Pods, st.RestartedPods, st.Ratio)
-	dec := d.decide(ns, st, now)
-	st.Fault = ns.fault != nil
-	if dec != nil {
-		dec.Stats.Fault = st.Fault
-		d.report(ns, dec)
-	}
-	return st, dec
+	return st
 }
 
 // decide runs the namespace's fault state machine.

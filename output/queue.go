@@ -54,7 +54,8 @@ func checkDiskcacheEnv() error {
 
 // queue is the disk queue of one category: a diskcache directory, read in
 // order, and the in-flight file holding the batch its sender is delivering.
-// Every field but the constants is guarded by the owning store's mu.
+// The owning store's mu guards cache and the byte counts; the other fields
+// are set at open and not changed.
 type queue struct {
 	endpoint string // endpointEvents or endpointMetrics
 	dir      string // the diskcache directory, QueueDir/<endpoint>
