@@ -18,16 +18,16 @@
 // used.
 //
 // One function, classify, decides what a response means. 2xx: the batch is
-// delivered. 408, 429, 5xx and network errors (timeouts, resets, refused
-// connections): the same batch is sent again after a wait, the Retry-After
+// delivered. 408, 429, 5xx, network errors (timeouts, resets, refused
+// connections), and 401, 403 (datakit.publicAccessDisabled) and 404 (a wrong
+// URL), which say where we send is wrong rather than what: the same batch is
+// sent again after a wait, the Retry-After
 // DataKit asks for (seconds or an HTTP date, at most 10 min) or else a capped
 // exponential backoff with jitter (1 s doubling up to Config.MaxBackoff,
 // default 1 min). Any other 4xx (datakit.invalidLinePoint, emptyBody, ...):
 // the batch is dropped, counted in Stats and DataKit's error logged once per
 // distinct error code; the next batch follows, so one bad batch never blocks
-// a queue. (A 403 datakit.publicAccessDisabled or a 404 from a wrong URL
-// falls under this rule too: every batch is then dropped, the error logged
-// once and Stats' Rejected growing.) A failure that repeats is logged when it starts and when it
+// a queue. A failure that repeats is logged when it starts and when it
 // changes, its end once; the retries in between only at debug level.
 //
 // # At least once

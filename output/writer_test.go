@@ -397,7 +397,7 @@ func TestDeliveryResults(t *testing.T) {
 			case "ns-1":
 				return invalid
 			case "ns-2":
-				return wtReply{Status: http.StatusForbidden, Body: `{"error_code":"datakit.publicAccessDisabled"}`}
+				return wtReply{Status: http.StatusRequestEntityTooLarge, Body: `{"error_code":"datakit.requestEntityTooLarge"}`}
 			}
 			return wtReply{Status: http.StatusOK}
 		},
