@@ -94,6 +94,9 @@ func TestConnect(t *testing.T) {
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("content types (-want +got):\n%s", diff)
 			}
+			if !cfg.DisableCompression {
+				t.Error("compression not disabled")
+			}
 			if cfg.QPS != clientQPS || cfg.Burst != clientBurst {
 				t.Errorf("QPS %v, burst %d; want %v, %d", cfg.QPS, cfg.Burst, clientQPS, clientBurst)
 			}

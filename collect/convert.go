@@ -2,7 +2,6 @@ package collect
 
 import (
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
@@ -34,43 +33,13 @@ const templateHashLabel = "pod-template-hash"
 // strings, bounded first. Containers come in the order init and sidecar, app,
 // ephemeral, each joined to its status by name; a container without a status
 // yet (a pending pod) has only its spec fields.
+//
+// It goes through the informer cache's compact form (see cachedPod), so that
+// what the watcher hands over and what PodFromAPI returns cannot differ. A
+// field detect.Pod gains is added to cachedPod, newCachedPod, pod and
+// sameContent together; TestCachedPodKeepsEveryField fails until they agree.
 func PodFromAPI(p *corev1.Pod) *detect.Pod {
-	out := &detect.Pod{
-		UID:       string(p.UID),
-		Namespace: p.Namespace,
-		Name:      p.Name,
-		Node:      p.Spec.NodeName,
-		Owner:     ownerOf(p),
-		Phase:     string(p.Status.Phase),
-		Reason:    bound(p.Status.Reason, MaxReasonBytes),
-		Deleting:  p.DeletionTimestamp != nil,
-		CreatedAt: utc(p.CreationTimestamp),
-	}
-	n := len(p.Spec.InitContainers) + len(p.Spec.Containers) + len(p.Spec.EphemeralContainers)
-	if n == 0 {
-		return out
-	}
-	out.Containers = make([]detect.Container, 0, n)
-	for i := range p.Spec.InitContainers {
-		c := &p.Spec.InitContainers[i]
-		t := detect.ContainerInit
-		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
-			t = detect.ContainerSidecar
-		}
-		out.Containers = append(out.Containers, container(c.Name, t, c.Image, &c.Resources,
-			findStatus(p.Status.InitContainerStatuses, i, c.Name)))
-	}
-	for i := range p.Spec.Containers {
-		c := &p.Spec.Containers[i]
-		out.Containers = append(out.Containers, container(c.Name, detect.ContainerApp, c.Image, &c.Resources,
-			findStatus(p.Status.ContainerStatuses, i, c.Name)))
-	}
-	for i := range p.Spec.EphemeralContainers {
-		c := &p.Spec.EphemeralContainers[i].EphemeralContainerCommon
-		out.Containers = append(out.Containers, container(c.Name, detect.ContainerEphemeral, c.Image, &c.Resources,
-			findStatus(p.Status.EphemeralContainerStatuses, i, c.Name)))
-	}
-	return out
+	return newCachedPod(p).pod()
 }
 
 // findStatus returns the status of the container named name, or nil. The
@@ -87,47 +56,6 @@ func findStatus(statuses []corev1.ContainerStatus, i int, name string) *corev1.C
 		}
 	}
 	return nil
-}
-
-func container(name string, t detect.ContainerType, image string, res *corev1.ResourceRequirements, st *corev1.ContainerStatus) detect.Container {
-	c := detect.Container{
-		Name:      name,
-		Type:      t,
-		Image:     image,
-		Resources: resources(res),
-	}
-	if st == nil {
-		return c
-	}
-	c.ContainerID = st.ContainerID
-	c.RestartCount = max(st.RestartCount, 0)
-	c.Ready = st.Ready
-	switch s := &st.State; {
-	case s.Terminated != nil:
-		c.State = detect.StateTerminated
-		c.StateReason = bound(s.Terminated.Reason, MaxReasonBytes)
-		c.StateMessage = bound(s.Terminated.Message, MaxMessageBytes)
-		c.StateSince = utc(s.Terminated.FinishedAt)
-	case s.Running != nil:
-		c.State = detect.StateRunning
-		c.StateSince = utc(s.Running.StartedAt)
-	case s.Waiting != nil:
-		c.State = detect.StateWaiting
-		c.StateReason = bound(s.Waiting.Reason, MaxReasonBytes)
-		c.StateMessage = bound(s.Waiting.Message, MaxMessageBytes)
-	}
-	if t := st.LastTerminationState.Terminated; t != nil {
-		c.Last = detect.Termination{
-			ContainerID: t.ContainerID,
-			Reason:      bound(t.Reason, MaxReasonBytes),
-			Message:     bound(t.Message, MaxMessageBytes),
-			ExitCode:    t.ExitCode,
-			Signal:      t.Signal,
-			StartedAt:   utc(t.StartedAt),
-			FinishedAt:  utc(t.FinishedAt),
-		}
-	}
-	return c
 }
 
 // resources returns the cpu and memory requests and limits in Kubernetes'
@@ -163,7 +91,7 @@ func ownerOf(p *corev1.Pod) detect.Owner {
 		return detect.Owner{}
 	}
 	if d, ok := deploymentOf(ref, p.Labels[templateHashLabel]); ok {
-		return detect.Owner{Kind: "Deployment", Name: d}
+		return detect.Owner{Kind: "Deployment", Name: d, Revision: p.Labels[templateHashLabel]}
 	}
 	return detect.Owner{Kind: ref.Kind, Name: ref.Name}
 }
@@ -194,15 +122,6 @@ func deploymentOf(ref *metav1.OwnerReference, hash string) (string, bool) {
 		return "", false
 	}
 	return d, true
-}
-
-// utc returns t in UTC without a monotonic reading, or the zero time: equal
-// instants then compare equal with ==.
-func utc(t metav1.Time) time.Time {
-	if t.IsZero() {
-		return time.Time{}
-	}
-	return t.UTC()
 }
 
 // bound returns s cut to at most limit bytes on a UTF-8 boundary, ending with

@@ -126,13 +126,15 @@ func TestPodFromAPI(t *testing.T) {
 			name: "deployment via its replicaset",
 			pod: apiPod(withOwner("apps/v1", "ReplicaSet", "web-7d9f8c6b5", true),
 				withLabel("pod-template-hash", "7d9f8c6b5")),
-			want: domainPod(owner("Deployment", "web")),
+			want: domainPod(func(p *detect.Pod) { p.Owner = detect.Owner{Kind: "Deployment", Name: "web", Revision: "7d9f8c6b5"} }),
 		},
 		{
 			name: "deployment whose name has dashes",
 			pod: apiPod(withOwner("apps/v1", "ReplicaSet", "shop-web-api-5f4d", true),
 				withLabel("pod-template-hash", "5f4d")),
-			want: domainPod(owner("Deployment", "shop-web-api")),
+			want: domainPod(func(p *detect.Pod) {
+				p.Owner = detect.Owner{Kind: "Deployment", Name: "shop-web-api", Revision: "5f4d"}
+			}),
 		},
 		{
 			name: "replicaset without pod-template-hash stays replicaset",
@@ -434,7 +436,7 @@ func TestPodFromAPIFixture(t *testing.T) {
 			file: "deployment-crashloop.yaml",
 			want: &detect.Pod{
 				UID: "3f1c2a7e-9b1d-4c55-8e0f-0a1b2c3d4e5f", Namespace: "shop", Name: "checkout-7d9f8c6b5-x2k4q",
-				Node: "worker-3", Owner: detect.Owner{Kind: "Deployment", Name: "checkout"}, Phase: "Running",
+				Node: "worker-3", Owner: detect.Owner{Kind: "Deployment", Name: "checkout", Revision: "7d9f8c6b5"}, Phase: "Running",
 				CreatedAt: ts("2026-03-01T08:00:00Z"),
 				Containers: []detect.Container{
 					{

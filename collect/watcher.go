@@ -339,31 +339,30 @@ func (h handler) OnUpdate(oldObj, newObj any) {
 		w.ignored.Add(1)
 		return
 	}
-	if old.ResourceVersion == cur.ResourceVersion {
+	if old.resourceVersion == cur.resourceVersion {
 		// A resync, or a relist that found the pod unchanged. The
 		// resourceVersion is opaque: only equality means anything.
 		w.resyncs.Add(1)
 		return
 	}
 	w.notified(h.s)
-	if old.UID != cur.UID {
+	if old.uid != cur.uid {
 		// Deleted and recreated under the same name (a StatefulSet's pod)
 		// while the watch was down: two different pods.
 		w.replaced.Add(1)
-		w.gone(old.Namespace, old.Name, string(old.UID))
+		w.gone(old.GetNamespace(), old.name, old.uid)
 		w.added.Add(1)
 		w.changed(cur)
 		return
 	}
-	p := PodFromAPI(cur)
-	if samePod(PodFromAPI(old), p) {
+	if old.sameContent(cur) {
 		// Only fields the transform drops changed (conditions, IPs,
 		// annotations, ...): the cached pods differ in resourceVersion only.
 		w.unchanged.Add(1)
 		return
 	}
 	w.updated.Add(1)
-	w.hand(p)
+	w.changed(cur)
 }
 
 func (h handler) OnDelete(obj any) {
@@ -379,18 +378,23 @@ func (h handler) OnDelete(obj any) {
 		w.log.WarnContext(w.ctx, "pod deletion without the pod, ignored", "object", obj)
 		return
 	}
-	w.gone(p.Namespace, p.Name, string(p.UID))
+	w.gone(p.GetNamespace(), p.name, p.uid)
 }
 
-// podOf returns obj as a pod, or nil. Conversions of cached objects go through
-// podOf and PodFromAPI only, so that a cache holding another type changes
-// these two places.
-func podOf(obj any) *corev1.Pod {
-	p, _ := obj.(*corev1.Pod)
-	return p
+// podOf returns obj as the cache holds a pod, or nil. The informer's objects
+// are cachedPods (see transform); a *corev1.Pod, which only tests hand the
+// handler directly, is converted.
+func podOf(obj any) *cachedPod {
+	switch o := obj.(type) {
+	case *cachedPod:
+		return o
+	case *corev1.Pod:
+		return newCachedPod(o)
+	}
+	return nil
 }
 
-func (w *Watcher) changed(p *corev1.Pod) { w.hand(PodFromAPI(p)) }
+func (w *Watcher) changed(p *cachedPod) { w.hand(p.pod()) }
 
 func (w *Watcher) hand(p *detect.Pod) {
 	if w.log.Enabled(w.ctx, slog.LevelDebug) {
@@ -405,15 +409,4 @@ func (w *Watcher) gone(namespace, name, uid string) {
 		w.log.DebugContext(w.ctx, "pod deleted", "namespace", namespace, "pod", name, "uid", uid)
 	}
 	w.sink.PodDeleted(namespace, uid)
-}
-
-// samePod reports whether two conversions carry the same observation. Times
-// are in UTC without monotonic readings (see utc), so == compares instants.
-func samePod(a, b *detect.Pod) bool {
-	if a.UID != b.UID || a.Namespace != b.Namespace || a.Name != b.Name || a.Node != b.Node ||
-		a.Owner != b.Owner || a.Phase != b.Phase || a.Reason != b.Reason ||
-		a.Deleting != b.Deleting || a.CreatedAt != b.CreatedAt {
-		return false
-	}
-	return slices.Equal(a.Containers, b.Containers)
 }

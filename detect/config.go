@@ -26,6 +26,9 @@ type Config struct {
 	RatioError       float64
 	RatioCritical    float64
 
+	// Baseline configures baseline mode; off by default.
+	Baseline BaselineConfig
+
 	// MaxReportedPods bounds the abnormal pods a decision carries; the rest
 	// are only counted (Decision.OmittedPods).
 	MaxReportedPods int
@@ -56,6 +59,9 @@ func (c *Config) Validate() error {
 	if !(0 < c.RatioWarning && c.RatioWarning <= c.RatioError && c.RatioError <= c.RatioCritical && c.RatioCritical <= 1) {
 		errs = append(errs, fmt.Errorf("ratios must satisfy 0 < warning %v <= error %v <= critical %v <= 1",
 			c.RatioWarning, c.RatioError, c.RatioCritical))
+	}
+	if err := c.Baseline.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

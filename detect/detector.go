@@ -64,10 +64,20 @@ type Stats struct {
 	Namespace     string
 	Pods          int // pods considered (see podState.considered)
 	RestartedPods int // considered pods with at least one restart inside the window
-	Restarts      int // restarts inside the window, all pods
+	Restarts      int // abnormal restarts inside the window, all pods
 	Ratio         float64
 	Level         Level // the level the ratio maps to under the rules
 	Fault         bool  // a fault is open after the evaluation
+	// ExpectedRestarts counts the restarts inside the window that were not
+	// counted because they were expected (see ExpectedReason).
+	ExpectedRestarts int
+	// DisruptedPods counts the pods that began leaving inside the window
+	// for a disruptive reason: evicted, preempted, drained, ...
+	DisruptedPods int
+	// Baseline is the namespace's baseline ratio when HasBaseline (baseline
+	// mode, after its first sample).
+	Baseline    float64
+	HasBaseline bool
 }
 
 // Fault is an open fault of one namespace: the state that must survive an
@@ -91,6 +101,15 @@ type PodReport struct {
 	// ContainerRestarts holds, for each of Pod.Containers, its restarts
 	// inside the window.
 	ContainerRestarts []int
+	// Causes holds, for each of Pod.Containers, the cause of its last
+	// abnormal restart inside the window.
+	Causes []CauseKey
+	// Events are the pod's recent Warning events, the most recent first.
+	Events []Event
+	// LogTails holds, for each of Pod.Containers, the redacted tail of its
+	// previous run's log, when the agent collects logs; detect leaves it
+	// nil, the agent fills it before writing the event.
+	LogTails []string
 }
 
 // Decision is one event to write.
@@ -107,6 +126,10 @@ type Decision struct {
 	// at most Config.MaxReportedPods; OmittedPods counts the rest.
 	Pods        []PodReport
 	OmittedPods int
+	// Summary is the namespace-level root-cause analysis.
+	Summary Summary
+	// Thresholds are the rules the namespace was judged by.
+	Thresholds Thresholds
 }
 
 // Duration is how long the fault has lasted at this decision.
@@ -115,6 +138,13 @@ func (d *Decision) Duration() time.Duration { return d.At.Sub(d.Fault.Start) }
 type namespaceState struct {
 	pods  map[string]*podState // by pod UID
 	fault *Fault
+	// events holds the recent Warning events of pods, by pod UID; a pod's
+	// go when the pod is forgotten.
+	events map[string][]Event
+	// departures are the pods that began leaving for an expected reason,
+	// oldest first, pruned to the window.
+	departures []departure
+	baseline   baseline
 }
 
 // Detector tracks the pods of one cluster and decides per namespace. It is
@@ -125,6 +155,9 @@ type Detector struct {
 
 	mu         sync.Mutex
 	namespaces map[string]*namespaceState
+	overrides  map[string]Overrides                   // by namespace
+	nodes      map[string]Node                        // by name
+	revisions  map[string]map[string][]*revisionState // by namespace and Deployment, by number
 }
 
 // New returns a detector applying cfg.
@@ -135,7 +168,8 @@ func New(cfg Config) *Detector {
 	if cfg.NewID == nil {
 		cfg.NewID = NewEventID
 	}
-	return &Detector{cfg: cfg, namespaces: make(map[string]*namespaceState)}
+	return &Detector{cfg: cfg, namespaces: make(map[string]*namespaceState), overrides: make(map[string]Overrides),
+		nodes: make(map[string]Node), revisions: make(map[string]map[string][]*revisionState)}
 }
 
 func (d *Detector) namespace(name string) *namespaceState {
@@ -149,7 +183,9 @@ func (d *Detector) namespace(name string) *namespaceState {
 
 // Observe records an observation of a pod made at now and reports whether the
 // pod's namespace should be evaluated again: the pod is new, restarted, or
-// changed in a way that changes which pods count. The detector keeps p.
+// changed in a way that changes which pods count. The detector keeps p while
+// the pod has restarts inside the window, for reports, and only counters
+// otherwise.
 func (d *Detector) Observe(p *Pod, now time.Time) bool {
 	nowNs := now.UnixNano()
 	horizon := now.Add(-d.cfg.Window).UnixNano()
@@ -159,19 +195,23 @@ func (d *Detector) Observe(p *Pod, now time.Time) bool {
 	ns := d.namespace(p.Namespace)
 	s := ns.pods[p.UID]
 	if s == nil {
-		s = &podState{pod: p}
+		s = &podState{}
+		d.disrupt(ns, s, p, nowNs)
 		s.first(p, nowNs, horizon)
+		s.observed(p)
 		ns.pods[p.UID] = s
 		return true
 	}
-	old := s.pod
-	s.pod = p
+	wasTerminal, wasDeleting := s.terminal, s.deleting
 	if s.deletedAt != 0 {
 		// A late update of a pod already deleted: keep it deleted.
+		s.observed(p)
 		return false
 	}
+	disrupted := d.disrupt(ns, s, p, nowNs)
 	counted := s.update(p, nowNs, horizon)
-	return counted || old.Terminal() != p.Terminal() || old.Deleting != p.Deleting
+	s.observed(p)
+	return counted || disrupted || wasTerminal != s.terminal || wasDeleting != s.deleting
 }
 
 // Delete records that the pod is gone and reports whether its namespace
@@ -189,31 +229,11 @@ func (d *Detector) Delete(namespace, uid string, now time.Time) bool {
 		return false
 	}
 	if s.prune(now.Add(-d.cfg.Window).UnixNano()) == 0 {
-		delete(ns.pods, uid)
+		ns.forget(uid)
 	} else {
 		s.deletedAt = now.UnixNano()
 	}
 	return true
-}
-
-// level maps counts to a level under the rules.
-func (d *Detector) level(pods, restarted int, ratio float64) Level {
-	c := &d.cfg
-	if pods < c.MinPods || restarted < c.MinRestartedPods {
-		return LevelNone
-	}
-	// The ratio is a quotient of small integers; the tolerance keeps a ratio
-	// exactly at a threshold (3 of 10 at 0.3) on the threshold's side.
-	const eps = 1e-9
-	switch {
-	case ratio+eps >= c.RatioCritical:
-		return LevelCritical
-	case ratio+eps >= c.RatioError:
-		return LevelError
-	case ratio+eps >= c.RatioWarning:
-		return LevelWarning
-	}
-	return LevelNone
 }
 
 // Evaluate computes the namespace's ratio at now and returns it with the
@@ -243,6 +263,9 @@ func (d *Detector) EvaluateAll(now time.Time) ([]Stats, []Decision) {
 	var decisions []Decision
 	for _, name := range names {
 		st, dec := d.evaluate(name, d.namespaces[name], now)
+		if d.cfg.Baseline.Enabled {
+			d.namespaces[name].baseline.sample(st.Ratio, now, &d.cfg)
+		}
 		if st.Pods == 0 && !st.Fault {
 			// Nothing left to report: forget the namespace until it has pods again.
 			if len(d.namespaces[name].pods) == 0 {
@@ -277,22 +300,32 @@ func (d *Detector) stats(name string, ns *namespaceState, now time.Time) Stats {
 	for uid, s := range ns.pods {
 		n := s.prune(horizon)
 		if n == 0 && s.deletedAt != 0 {
-			delete(ns.pods, uid)
+			ns.forget(uid)
 			continue
 		}
-		if !s.considered(n) {
+		abnormal, expected := d.split(s)
+		st.ExpectedRestarts += expected
+		if !s.considered(abnormal) {
 			continue
 		}
 		st.Pods++
-		if n > 0 {
+		if abnormal > 0 {
 			st.RestartedPods++
-			st.Restarts += n
+			st.Restarts += abnormal
 		}
 	}
 	if st.Pods > 0 {
 		st.Ratio = float64(st.RestartedPods) / float64(st.Pods)
 	}
-	st.Level = d.level(st.Pods, st.RestartedPods, st.Ratio)
+	ns.pruneDepartures(horizon)
+	for _, dp := range ns.departures {
+		if dp.reason.Disruptive() {
+			st.DisruptedPods++
+		}
+	}
+	t := d.thresholds(name, ns)
+	st.Level = t.Level(st.Pods, st.RestartedPods, st.Ratio)
+	st.Baseline, st.HasBaseline = t.Baseline, t.HasBaseline
 	return st
 }
 
@@ -334,41 +367,6 @@ func (d *Detector) decide(ns *namespaceState, st Stats, now time.Time) *Decision
 
 func (d *Detector) decision(k Kind, id string, level, prev Level, f *Fault, st Stats, now time.Time) *Decision {
 	return &Decision{Kind: k, EventID: id, Level: level, Previous: prev, At: now, Window: d.cfg.Window, Fault: *f, Stats: st}
-}
-
-// report fills the decision's abnormal pods, most restarts first.
-func (d *Detector) report(ns *namespaceState, dec *Decision) {
-	var pods []PodReport
-	for _, s := range ns.pods {
-		if len(s.restarts) == 0 {
-			continue
-		}
-		r := PodReport{Pod: s.pod, Deleted: s.deletedAt != 0, ContainerRestarts: make([]int, len(s.pod.Containers))}
-		for _, rs := range s.restarts {
-			r.Restarts += int(rs.n)
-			name := s.tracks[rs.container].name
-			for i := range s.pod.Containers {
-				if s.pod.Containers[i].Name == name {
-					r.ContainerRestarts[i] += int(rs.n)
-				}
-			}
-		}
-		r.LastRestart = time.Unix(0, s.restarts[len(s.restarts)-1].at).UTC()
-		pods = append(pods, r)
-	}
-	slices.SortFunc(pods, func(a, b PodReport) int {
-		return cmp.Or(
-			cmp.Compare(b.Restarts, a.Restarts),
-			b.LastRestart.Compare(a.LastRestart),
-			cmp.Compare(a.Pod.Name, b.Pod.Name),
-			cmp.Compare(a.Pod.UID, b.Pod.UID),
-		)
-	})
-	if len(pods) > d.cfg.MaxReportedPods {
-		dec.OmittedPods = len(pods) - d.cfg.MaxReportedPods
-		pods = pods[:d.cfg.MaxReportedPods]
-	}
-	dec.Pods = pods
 }
 
 // Faults returns the open faults, for persisting them.

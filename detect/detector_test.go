@@ -381,13 +381,13 @@ func TestWhichPodsCount(t *testing.T) {
 			want: Stats{Namespace: "shop", Pods: 1},
 		},
 		{
-			name: "pods being deleted still count",
+			name: "pods being deleted do not count",
 			run: func(d *Detector) Stats {
 				p := pod("shop", "a")
 				p.Deleting = true
 				return statsAfter(d, t0, p, pod("shop", "b"))
 			},
-			want: Stats{Namespace: "shop", Pods: 2},
+			want: Stats{Namespace: "shop", Pods: 1},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -106,6 +106,9 @@ type Container struct {
 type Owner struct {
 	Kind string // Deployment, StatefulSet, DaemonSet, Job, CronJob, ReplicaSet, ...; "" for a bare pod
 	Name string
+	// Revision is the pod's revision of a Deployment: its pod-template-hash
+	// label, which names the ReplicaSet; "" for other owners.
+	Revision string
 }
 
 // Pod is one observation of a pod: collect builds a new one for every change
@@ -120,7 +123,11 @@ type Pod struct {
 	Phase     string // Pending, Running, Succeeded, Failed, Unknown
 	Reason    string // status.reason, e.g. Evicted
 	Deleting  bool   // metadata.deletionTimestamp is set
-	CreatedAt time.Time
+	// Disruption is the reason of the pod's DisruptionTarget condition while
+	// it is True (EvictionByEvictionAPI, PreemptionByScheduler,
+	// TerminationByKubelet, DeletionByTaintManager, DeletionByPodGC), else "".
+	Disruption string
+	CreatedAt  time.Time
 
 	// Containers holds init, sidecar, app and ephemeral containers, in that
 	// order. Kubernetes keeps their names unique within a pod.

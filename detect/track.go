@@ -13,26 +13,48 @@ type restart struct {
 	at        int64 // unix nanoseconds
 	n         int32
 	container uint16 // index into podState.tracks
+	cause     Cause  // see classify; CauseExpected when counted while the pod was on its way out
+	code      uint8  // CauseKey.Code
 }
 
 // containerTrack is what restart counting remembers of one container.
 type containerTrack struct {
 	name         string
-	restartCount int32
 	lastID       string // last termination's container ID
 	lastFinished int64  // last termination's finishedAt, unix nanoseconds
+	restartCount int32
 	// awaitingTermination is set when restartCount rose without a new last
 	// termination; the termination that arrives later dates that restart
 	// instead of counting another.
 	awaitingTermination bool
 }
 
-// podState is one pod as the detector tracks it.
+// podState is one pod as the detector tracks it. Most pods never restart:
+// for them it keeps only what counting needs (the tracks and two flags), not
+// the observation, so that a large cluster costs little memory.
 type podState struct {
+	// pod is the last observation while the pod has restarts recorded,
+	// which reports need; nil otherwise. restarts non-empty implies pod
+	// non-nil (see observed).
 	pod       *Pod
+	terminal  bool  // the last observation's Terminal()
+	deleting  bool  // the last observation's Deleting
 	deletedAt int64 // unix nanoseconds; 0 while the pod exists
+	// disrupted is why the pod is on its way out as its last observation
+	// shows, ExpectedNone while it is not (see disruptionOf).
+	disrupted ExpectedReason
 	tracks    []containerTrack
 	restarts  []restart // oldest first
+}
+
+// observed records what the detector keeps of the pod's last observation.
+func (s *podState) observed(p *Pod) {
+	s.terminal, s.deleting = p.Terminal(), p.Deleting
+	if len(s.restarts) > 0 {
+		s.pod = p
+	} else {
+		s.pod = nil
+	}
 }
 
 func unixNano(t time.Time) int64 {
@@ -88,7 +110,8 @@ func (s *podState) first(p *Pod, now, horizon int64) bool {
 				at = now
 			}
 			if at >= horizon {
-				s.add(restart{at: at, n: 1, container: uint16(idx)})
+				k := s.causeOf(c)
+				s.add(restart{at: at, n: 1, container: uint16(idx), cause: k.Cause, code: k.Code})
 				counted = true
 			}
 		}
@@ -124,7 +147,7 @@ func (s *podState) update(p *Pod, now, horizon int64) bool {
 			tr.awaitingTermination = !newTerm
 		case newTerm && tr.awaitingTermination:
 			// The termination of a restart already counted: date it.
-			s.redate(uint16(idx), at)
+			s.redate(uint16(idx), at, s.causeOf(c))
 			tr.awaitingTermination = false
 		case newTerm:
 			// restartCount reset (the kubelet lost the container's history)
@@ -133,7 +156,11 @@ func (s *podState) update(p *Pod, now, horizon int64) bool {
 		}
 		tr.remember(c)
 		if n > 0 && at >= horizon {
-			s.add(restart{at: at, n: n, container: uint16(idx)})
+			k := s.causeOf(c)
+			if !newTerm {
+				k = s.causeOf(nil) // the termination is yet to come: see redate
+			}
+			s.add(restart{at: at, n: n, container: uint16(idx), cause: k.Cause, code: k.Code})
 			counted = true
 		}
 	}
@@ -155,13 +182,16 @@ func (s *podState) add(r restart) {
 }
 
 // redate moves the container's newest restart counted "now" to the instant its
-// termination reports.
-func (s *podState) redate(container uint16, at int64) {
+// termination reports, with the cause it reports.
+func (s *podState) redate(container uint16, at int64, k CauseKey) {
 	for i := len(s.restarts) - 1; i >= 0; i-- {
 		if s.restarts[i].container == container {
 			r := s.restarts[i]
 			s.restarts = append(s.restarts[:i], s.restarts[i+1:]...)
 			r.at = at
+			if r.cause != CauseExpected {
+				r.cause, r.code = k.Cause, k.Code
+			}
 			s.add(r)
 			return
 		}
@@ -176,6 +206,9 @@ func (s *podState) prune(horizon int64) int {
 	}
 	if i > 0 {
 		s.restarts = append(s.restarts[:0], s.restarts[i:]...)
+		if len(s.restarts) == 0 {
+			s.pod = nil // nothing to report any more
+		}
 	}
 	n := 0
 	for _, r := range s.restarts {
@@ -184,12 +217,14 @@ func (s *podState) prune(horizon int64) int {
 	return n
 }
 
-// considered reports whether the pod counts in its namespace's ratio: pods
-// that exist and have not finished, and any pod, deleted or finished, that
-// restarted inside the window.
+// considered reports whether the pod counts in its namespace's ratio, given
+// its abnormal restarts inside the window: pods that exist, have not
+// finished and are not on their way out (deleting, evicted, preempted: see
+// disruptionOf), and any pod, even deleted, finished or evicted since, that
+// restarted abnormally inside the window.
 func (s *podState) considered(restarts int) bool {
 	if restarts > 0 {
 		return true
 	}
-	return s.deletedAt == 0 && !s.pod.Terminal()
+	return s.deletedAt == 0 && !s.terminal && s.disrupted == ExpectedNone
 }

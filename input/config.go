@@ -36,6 +36,14 @@ type Config struct {
 	RatioError             float64           `toml:"ratio_error"`
 	RatioCritical          float64           `toml:"ratio_critical"`
 	Silence                Duration          `toml:"silence"`
+	Baseline               bool              `toml:"baseline"`
+	BaselineWindows        int               `toml:"baseline_windows"`
+	BaselineMargin         float64           `toml:"baseline_margin"`
+	Language               string            `toml:"language"`
+	CollectLogs            bool              `toml:"collect_logs"`
+	LogTailLines           int               `toml:"log_tail_lines"`
+	LogTailBytes           int               `toml:"log_tail_bytes"`
+	LogRedact              []string          `toml:"log_redact"`
 	DatakitURL             string            `toml:"datakit_url"`
 	QueueDir               string            `toml:"queue_dir"`
 	QueueMaxBytes          int64             `toml:"queue_max_bytes"`
@@ -98,6 +106,11 @@ func DefaultConfig() *Config {
 		RatioError:        0.3,
 		RatioCritical:     0.5,
 		Silence:           Duration{30 * time.Minute},
+		BaselineWindows:   6,
+		BaselineMargin:    0.1,
+		Language:          "en",
+		LogTailLines:      20,
+		LogTailBytes:      2048,
 		QueueDir:          "/var/lib/k8s-pod-restart",
 		QueueMaxBytes:     256 << 20,
 		ElectionLeaseName: "k8s-pod-restart",
@@ -185,9 +198,11 @@ func (c *Config) Validate() error {
 		prev = i
 	}
 
+	c.checkAnalysis(add)
+
 	if c.DatakitURL != "" {
 		if err := checkDatakitURL(c.DatakitURL); err != nil {
-			add("datakit_url", "%q %w", c.DatakitURL, err)
+			add("datakit_url", "%q %w", redactURL(c.DatakitURL), err)
 		}
 		if c.QueueDir == "" {
 			add("queue_dir", "must not be empty when datakit_url is set")
@@ -310,6 +325,20 @@ func checkReadable(path string) error {
 		return fmt.Errorf("%s is a directory", path)
 	}
 	return nil
+}
+
+// redactURL hides the password of a URL's userinfo, for messages; it does
+// so even in a URL that does not parse.
+func redactURL(s string) string {
+	if u, err := url.Parse(s); err == nil {
+		return u.Redacted()
+	}
+	if scheme, rest, ok := strings.Cut(s, "://"); ok {
+		if at := strings.LastIndex(rest, "@"); at >= 0 {
+			return scheme + "://xxxxx@" + rest[at+1:]
+		}
+	}
+	return s
 }
 
 // checkDatakitURL reports why s is not the base URL of a DataKit: an http or

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -66,6 +68,7 @@ func detectConfig(c *Config) detect.Config {
 		RatioWarning:     c.RatioWarning,
 		RatioError:       c.RatioError,
 		RatioCritical:    c.RatioCritical,
+		Baseline:         detect.BaselineConfig{Enabled: c.Baseline, Windows: c.BaselineWindows, Margin: c.BaselineMargin},
 	}
 }
 
@@ -74,6 +77,13 @@ func runCluster(ctx context.Context, cfg *Config, log *slog.Logger, opts RunOpti
 	if err != nil {
 		return err
 	}
+	metrics := newAgentMetrics(opts.Version)
+	restCfg.Wrap(metrics.countLists)
+	srv, err := listenHTTP(cfg.Listen, log)
+	if err != nil {
+		return err
+	}
+	defer srv.close()
 	client, err := kubernetes.NewForConfig(restCfg)
 	if err != nil {
 		return fmt.Errorf("kubernetes client: %w", err)
@@ -88,8 +98,9 @@ func runCluster(ctx context.Context, cfg *Config, log *slog.Logger, opts RunOpti
 		QueueDir:      queueDir,
 		QueueMaxBytes: cfg.QueueMaxBytes,
 		Input:         InputName,
-		Encoder:       output.EncoderConfig{Cluster: cfg.ClusterName, Tags: cfg.Tags()},
+		Encoder:       output.EncoderConfig{Cluster: cfg.ClusterName, Tags: cfg.Tags(), Language: cfg.Language},
 		Clock:         opts.Clock,
+		ObserveSend:   metrics.observeSend,
 	}, log)
 	if err != nil {
 		return fmt.Errorf("output: %w", err)
@@ -101,7 +112,9 @@ func runCluster(ctx context.Context, cfg *Config, log *slog.Logger, opts RunOpti
 		clock:    opts.Clock,
 		detector: detect.New(detectConfig(cfg)),
 		writer:   writer,
-		dirty:    make(map[string]struct{}),
+		metrics:  metrics,
+		self:     newSelfSampler(log),
+		dirty:    make(map[string]time.Time),
 		kick:     make(chan struct{}, 1),
 	}
 	c.watcher = collect.NewWatcher(client, collect.Options{
@@ -109,11 +122,38 @@ func runCluster(ctx context.Context, cfg *Config, log *slog.Logger, opts RunOpti
 		ExcludeNamespaces: cfg.ExcludeNamespaces,
 		LabelSelector:     cfg.PodLabelSelector,
 	}, c, log)
+	if c.rca, err = newAnalysis(restCfg, client, cfg, c, log); err != nil {
+		return err
+	}
+
+	leaseNS := ""
+	if cfg.Election {
+		if leaseNS, err = c.leaseNamespace(); err != nil {
+			return err
+		}
+	}
+	c.store = newStateStore(cfg, client, leaseNS, queueDir)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return c.watcher.Run(gctx) })
+	g.Go(func() error { return c.rca.run(gctx, c.watcher) })
 	g.Go(func() error { return writer.Run(gctx) })
-	g.Go(func() error { return c.loop(gctx) })
+	if srv != nil {
+		h := c.httpHandler()
+		g.Go(func() error { return srv.run(gctx, h) })
+	}
+	g.Go(func() error {
+		if c.watcher.WaitForSync(gctx) {
+			c.log.Info("pod caches synced; watching", "namespaces", cfg.Namespaces, "exclude_namespaces", cfg.ExcludeNamespaces)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		if !cfg.Election {
+			return c.lead(gctx)
+		}
+		return c.elect(gctx, client, leaseNS, c.lead)
+	})
 	err = g.Wait()
 
 	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeGrace)
@@ -135,12 +175,17 @@ type cluster struct {
 	detector *detect.Detector
 	watcher  *collect.Watcher
 	writer   *output.Writer
+	store    stateStore    // nil: faults are not persisted
+	role     atomic.Value  // string: roleSingle, roleLeader or roleStandby
+	metrics  *agentMetrics // nil: none
+	self     *selfSampler  // nil: no k8s_pod_restart_agent points
+	rca      *analysis     // what the root-cause analysis reads besides pods
 
 	// mu guards dirty: the namespaces changed since their last evaluation,
 	// filled by informer handlers and drained by loop.
 	mu    sync.Mutex
-	dirty map[string]struct{}
-	kick  chan struct{} // wakes loop; capacity 1, never blocks a handler
+	dirty map[string]time.Time // when each was first observed changed
+	kick  chan struct{}        // wakes loop; capacity 1, never blocks a handler
 }
 
 var _ collect.PodSink = (*cluster)(nil)
@@ -148,21 +193,26 @@ var _ collect.PodSink = (*cluster)(nil)
 // PodChanged hands an observation to the detector; it runs on the informer's
 // goroutine, so it only records and signals.
 func (c *cluster) PodChanged(p *detect.Pod) {
-	if c.detector.Observe(p, c.clock.Now()) {
-		c.markDirty(p.Namespace)
+	now := c.clock.Now()
+	if c.detector.Observe(p, now) {
+		c.markDirty(p.Namespace, now)
 	}
 }
 
 // PodDeleted records a deleted pod.
 func (c *cluster) PodDeleted(namespace, uid string) {
-	if c.detector.Delete(namespace, uid, c.clock.Now()) {
-		c.markDirty(namespace)
+	now := c.clock.Now()
+	if c.detector.Delete(namespace, uid, now) {
+		c.markDirty(namespace, now)
 	}
 }
 
-func (c *cluster) markDirty(ns string) {
+// markDirty records that namespace ns changed at an observation made at at.
+func (c *cluster) markDirty(ns string, at time.Time) {
 	c.mu.Lock()
-	c.dirty[ns] = struct{}{}
+	if _, ok := c.dirty[ns]; !ok {
+		c.dirty[ns] = at
+	}
 	c.mu.Unlock()
 	select {
 	case c.kick <- struct{}{}:
@@ -170,28 +220,29 @@ func (c *cluster) markDirty(ns string) {
 	}
 }
 
-func (c *cluster) takeDirty() []string {
+// takeDirty returns the namespaces changed since the last call, each with
+// the instant of its first change since, and forgets them.
+func (c *cluster) takeDirty() map[string]time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	names := make([]string, 0, len(c.dirty))
-	for ns := range c.dirty {
-		names = append(names, ns)
-	}
-	clear(c.dirty)
-	slices.Sort(names)
-	return names
+	taken := c.dirty
+	c.dirty = make(map[string]time.Time, len(taken))
+	return taken
 }
 
-// loop evaluates namespaces: all of them every interval, which also writes
-// the metrics and lets restarts leave the window; and the changed ones
-// shortly after they change.
-func (c *cluster) loop(ctx context.Context) error {
+// lead does the writing part of the agent, alone or as the elected leader:
+// once the caches are synced it restores the persisted faults, then
+// evaluates namespaces: all of them every interval, which also writes the
+// metrics and lets restarts leave the window, and the changed ones shortly
+// after they change.
+func (c *cluster) lead(ctx context.Context) error {
 	if !c.watcher.WaitForSync(ctx) {
 		return ctx.Err()
 	}
-	c.log.Info("pod caches synced; watching", "namespaces", c.cfg.Namespaces, "exclude_namespaces", c.cfg.ExcludeNamespaces)
+	c.rca.waitForSync(ctx)
 	c.takeDirty() // the full evaluation below covers them
-	c.evaluateAll(ctx)
+	c.restore(ctx)
+	c.evaluateAll(ctx, nil)
 
 	ticker := c.clock.NewTicker(c.cfg.Interval.Duration)
 	defer ticker.Stop()
@@ -201,8 +252,7 @@ func (c *cluster) loop(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-ticker.C():
-			c.takeDirty()
-			c.evaluateAll(ctx)
+			c.evaluateAll(ctx, c.takeDirty())
 		case <-c.kick:
 			if debounceC == nil {
 				debounceC = c.clock.After(debounce)
@@ -214,35 +264,108 @@ func (c *cluster) loop(ctx context.Context) error {
 	}
 }
 
-func (c *cluster) evaluateAll(ctx context.Context) {
+// evaluateAll evaluates every namespace and writes the metrics with the
+// decisions; changed are the namespaces changed since the last evaluation,
+// for the reaction time.
+func (c *cluster) evaluateAll(ctx context.Context, changed map[string]time.Time) {
 	now := c.clock.Now()
 	stats, decisions := c.detector.EvaluateAll(now)
-	c.write(ctx, output.Batch{At: now, Decisions: decisions, Stats: stats})
+	c.metrics.evaluated(triggerInterval, len(stats))
+	c.write(ctx, output.Batch{At: now, Decisions: decisions, Stats: stats, Agent: c.self.stats(ctx, now)}, changed)
 }
 
 func (c *cluster) evaluateChanged(ctx context.Context) {
 	now := c.clock.Now()
 	var decisions []detect.Decision
-	for _, ns := range c.takeDirty() {
+	changed := c.takeDirty()
+	for _, ns := range slices.Sorted(maps.Keys(changed)) {
 		if _, d := c.detector.Evaluate(ns, now); d != nil {
 			decisions = append(decisions, *d)
 		}
 	}
+	c.metrics.evaluated(triggerChange, len(changed))
 	if len(decisions) > 0 {
-		c.write(ctx, output.Batch{At: now, Decisions: decisions})
+		c.write(ctx, output.Batch{At: now, Decisions: decisions}, changed)
 	}
 }
 
-func (c *cluster) write(ctx context.Context, b output.Batch) {
+// write logs the decisions, one line each, and writes the batch; changed
+// are the namespaces whose change led to it, for the reaction time (nil for
+// none).
+func (c *cluster) write(ctx context.Context, b output.Batch, changed map[string]time.Time) {
+	c.rca.enrich(ctx, b.Decisions)
 	for i := range b.Decisions {
 		d := &b.Decisions[i]
 		c.log.Info("fault "+decisionVerb[d.Kind],
-			"namespace", d.Stats.Namespace, "level", d.Level.String(), "fault_id", d.Fault.ID, "event_id", d.EventID,
+			"namespace", d.Stats.Namespace, "fault_level", d.Level.String(), "fault_id", d.Fault.ID, "event_id", d.EventID,
 			"restarted_pods", d.Stats.RestartedPods, "pods", d.Stats.Pods, "ratio", d.Stats.Ratio)
 	}
-	if err := c.writer.Write(ctx, b); err != nil {
-		c.log.Error("writing to output failed", "err", err, "events", len(b.Decisions), "metrics", len(b.Stats))
+	// The decisions are remembered as pending until their events are
+	// queued: a crash in between replays them at the next start.
+	persist := c.store != nil && len(b.Decisions) > 0
+	if persist {
+		pending := make([]detect.Pending, len(b.Decisions))
+		for i := range b.Decisions {
+			pending[i] = b.Decisions[i].Pending()
+		}
+		c.saveState(ctx, faultState{Faults: c.detector.Faults(), Pending: pending})
 	}
+	if err := c.writer.Write(ctx, b); err != nil {
+		c.log.Error("writing to output failed; pending events will be replayed at the next start", "err", err,
+			"events", len(b.Decisions), "metrics", len(b.Stats))
+		return
+	}
+	c.metrics.wrote(b.Decisions, changed, c.clock.Now())
+	if persist {
+		c.saveState(ctx, faultState{Faults: c.detector.Faults()})
+	}
+}
+
+// restore reinstates the faults an earlier run left open and writes again
+// the events it may not have queued.
+func (c *cluster) restore(ctx context.Context) {
+	if c.store == nil {
+		return
+	}
+	st, err := c.store.Load(ctx)
+	if err != nil {
+		c.log.Error("fault state not restored; open faults may be reported again", "err", err)
+		return
+	}
+	c.detector.RestoreFaults(st.Faults)
+	for _, f := range st.Faults {
+		c.log.Info("fault restored", "namespace", f.Namespace, "fault_id", f.ID, "fault_level", f.Level.String(), "since", f.Start)
+	}
+	if len(st.Pending) == 0 {
+		return
+	}
+	now := c.clock.Now()
+	b := output.Batch{At: now}
+	for _, p := range st.Pending {
+		b.Decisions = append(b.Decisions, c.detector.Replay(p, now))
+	}
+	c.log.Info("replaying events a previous run may not have queued", "events", len(b.Decisions))
+	c.write(ctx, b, nil)
+}
+
+func (c *cluster) saveState(ctx context.Context, st faultState) {
+	if err := c.store.Save(ctx, st); err != nil {
+		c.log.Error("saving fault state failed", "err", err)
+	}
+}
+
+// newStateStore chooses where faults persist: with election, a ConfigMap
+// beside the Lease, so that the replica taking over continues the faults;
+// without, a file in the cluster's queue directory; in standard-output mode,
+// nowhere.
+func newStateStore(cfg *Config, client kubernetes.Interface, leaseNS, queueDir string) stateStore {
+	switch {
+	case cfg.Election:
+		return configMapStore{client: client, namespace: leaseNS, name: cfg.ElectionLeaseName + "-state"}
+	case queueDir != "":
+		return fileStore{path: filepath.Join(queueDir, stateKey)}
+	}
+	return nil
 }
 
 var decisionVerb = map[detect.Kind]string{

@@ -122,7 +122,7 @@ func checkTagKey(k string) error {
 		return errors.New("reserved: DataKit makes the measurement the event's source")
 	case strings.HasPrefix(k, "df_"):
 		return errors.New("reserved: df_ keys are Guance's")
-	case declared(categoryEvent, k) || declared(categoryMetric, k):
+	case declaredAnywhere(k):
 		return errors.New("reserved: written by the agent")
 	}
 	return nil
@@ -383,6 +383,9 @@ func (e *Encoder) Event(d *detect.Decision) (*point.Point, error) {
 	b.field(keyContainerStatuses, det.containersJSON)
 	b.field(keyOmittedPods, int64(det.totalPods-det.jsonPods))
 	b.field(keyOmittedContainers, int64(det.totalContainers-det.jsonContainers))
+	if err := e.rcaFields(&b, d); err != nil {
+		return nil, fmt.Errorf("encode event %q: %w", d.EventID, err)
+	}
 
 	pt, err := newPoint(&b, d.At, point.CommonLoggingOptions())
 	if err != nil {
@@ -393,16 +396,17 @@ func (e *Encoder) Event(d *detect.Decision) (*point.Point, error) {
 
 // podDetail is one entry of abnormal_pods; abnormalPodKeys documents it.
 type podDetail struct {
-	PodName     string `json:"pod_name"`
-	NodeName    string `json:"node_name"`
-	OwnerKind   string `json:"owner_kind"`
-	OwnerName   string `json:"owner_name"`
-	Phase       string `json:"phase"`
-	Reason      string `json:"reason"`
-	Deleted     bool   `json:"deleted"`
-	Terminating bool   `json:"terminating"`
-	Restarts    int    `json:"restarts"`
-	LastRestart string `json:"last_restart,omitempty"`
+	PodName     string        `json:"pod_name"`
+	NodeName    string        `json:"node_name"`
+	OwnerKind   string        `json:"owner_kind"`
+	OwnerName   string        `json:"owner_name"`
+	Phase       string        `json:"phase"`
+	Reason      string        `json:"reason"`
+	Deleted     bool          `json:"deleted"`
+	Terminating bool          `json:"terminating"`
+	Restarts    int           `json:"restarts"`
+	LastRestart string        `json:"last_restart,omitempty"`
+	Events      []eventDetail `json:"events"`
 }
 
 // containerDetail is one entry of container_statuses; containerStatusKeys
@@ -425,6 +429,8 @@ type containerDetail struct {
 	Signal                 *int32          `json:"signal,omitempty"`
 	ErrorTime              string          `json:"error_time,omitempty"`
 	Resources              resourcesDetail `json:"resources"`
+	Cause                  string          `json:"cause,omitempty"`
+	LogTail                string          `json:"log_tail,omitempty"`
 }
 
 type resourcesDetail struct {
@@ -490,6 +496,7 @@ func newPodDetail(r *detect.PodReport) podDetail {
 		Terminating: p.Deleting,
 		Restarts:    r.Restarts,
 		LastRestart: rfc3339(r.LastRestart),
+		Events:      newEventDetails(r.Events),
 	}
 }
 
@@ -543,6 +550,12 @@ func newContainerDetail(ref *containerRef) containerDetail {
 	if !c.Last.IsZero() {
 		exit, sig := c.Last.ExitCode, c.Last.Signal
 		cd.ExitCode, cd.Signal = &exit, &sig
+	}
+	if ref.restarts() > 0 && ref.index < len(ref.report.Causes) {
+		cd.Cause = ref.report.Causes[ref.index].Cause.String()
+	}
+	if ref.index < len(ref.report.LogTails) {
+		cd.LogTail = strings.ToValidUTF8(ref.report.LogTails[ref.index], "\uFFFD")
 	}
 	return cd
 }

@@ -142,6 +142,7 @@ func encDecision(k detect.Kind) *detect.Decision {
 		d.Pods = d.Pods[1:2]
 	}
 	d.Fault.Level, d.Fault.MaxLevel, d.Fault.LastEvent = d.Level, max(d.Level, d.Previous), d.At
+	encAddAnalysis(d)
 	return d
 }
 
@@ -409,7 +410,7 @@ func TestEventSemantics(t *testing.T) {
 				"df_date_range": int64(1800), "df_check_range_start": encT0.Add(-30 * time.Minute).Unix(), "df_check_range_end": encT0.Unix(),
 				"df_monitor_checker_value": 0.3, "restart_ratio": 0.3, "restart_pods": int64(6), "total_pods": int64(20), "restarts": int64(14),
 				"omitted_pods": int64(3), "omitted_containers": int64(0),
-				"df_title": "6 of 20 pods (30%) in prod/shop restarted in the last 30m",
+				"df_title": "6 of 20 pods (30%) in prod/shop restarted in the last 30m; 8 of 14 restarts were OOMKilled",
 			},
 		},
 		{
@@ -417,7 +418,7 @@ func TestEventSemantics(t *testing.T) {
 			map[string]string{"df_status": "error", "df_sub_status": "error", "df_event_id": encEscalationID, "df_fault_id": encAnomalyID, "df_fault_status": "fault"},
 			map[string]any{
 				"df_fault_start_time": encT0.Unix(), "df_fault_duration": int64(600), "df_issue_duration": int64(600),
-				"df_title": "9 of 20 pods (45%) in prod/shop restarted in the last 30m, up from warning to error",
+				"df_title": "9 of 20 pods (45%) in prod/shop restarted in the last 30m, up from warning to error; 8 of 14 restarts were OOMKilled",
 			},
 		},
 		{
@@ -425,7 +426,7 @@ func TestEventSemantics(t *testing.T) {
 			map[string]string{"df_status": "error", "df_event_id": encReminderID, "df_fault_id": encAnomalyID, "df_fault_status": "fault"},
 			map[string]any{
 				"df_fault_duration": int64(4200),
-				"df_title":          "8 of 20 pods (40%) in prod/shop restarted in the last 30m, still error after 1h10m",
+				"df_title":          "8 of 20 pods (40%) in prod/shop restarted in the last 30m, still error after 1h10m; 8 of 14 restarts were OOMKilled",
 			},
 		},
 		{
@@ -601,7 +602,7 @@ func TestEncoderConfigValidate(t *testing.T) {
 			"m": strings.Repeat("v", 1000), "n": strings.Repeat("v", 1000), "o": strings.Repeat("v", 1000), "p": strings.Repeat("v", 1000),
 			"q": strings.Repeat("v", 1000),
 		}}, []string{"17 tags of 17017 bytes, at most 200 tags of 16384 bytes allowed"}},
-		{"unsupported language", EncoderConfig{Cluster: "prod", Language: "zh"}, []string{`language "zh" is not supported (supported: en)`}},
+		{"unsupported language", EncoderConfig{Cluster: "prod", Language: "fr"}, []string{`language "fr" is not supported (supported: en, zh)`}},
 		{
 			"every problem reported",
 			EncoderConfig{Cluster: "", Language: "fr", Tags: map[string]string{
@@ -760,7 +761,7 @@ func TestEncodeLines(t *testing.T) {
 		wantErr string
 	}{
 		{"none", nil, "", ""},
-		{"one", []*point.Point{m1}, "k8s_pod_restart,cluster_name_k8s=prod,namespace=a,team=payments fault=0i,restart_pods=0i,restart_ratio=0,restarts=0i,total_pods=1i 1772359200000000000\n", ""},
+		{"one", []*point.Point{m1}, "k8s_pod_restart,cluster_name_k8s=prod,namespace=a,team=payments disrupted_pods=0i,expected_restarts=0i,fault=0i,restart_pods=0i,restart_ratio=0,restarts=0i,total_pods=1i 1772359200000000000\n", ""},
 		{"nil point", []*point.Point{m1, nil}, "", "encode point 1: nil point"},
 		{"point with warnings", []*point.Point{warned}, "", "encode point 0: point k8s_pod_restart would be changed by DataKit"},
 	}

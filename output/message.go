@@ -56,10 +56,13 @@ type messages struct {
 
 	duration   func(time.Duration) string
 	quantities func(cpu, memory string) string
+
+	// rca is the text of the root-cause analysis (message_rca.go).
+	rca rcaText
 }
 
 // catalogs holds the languages EncoderConfig.Language accepts.
-var catalogs = map[string]*messages{"en": &english}
+var catalogs = map[string]*messages{"en": &english, "zh": &chinese}
 
 func supportedLanguages() []string { return slices.Sorted(maps.Keys(catalogs)) }
 
@@ -103,7 +106,7 @@ var english = messages{
 		return []string{"Pod", "Node", "Workload", "Phase", "Reason", "Deleted", "Restarts in " + w, "Last restart"}
 	},
 	containerColumns: func(w string) []string {
-		return []string{"Pod", "Container", "Type", "State", "Last termination", "Exit code", "Signal", "Error time",
+		return []string{"Pod", "Container", "Type", "State", "Last termination", "Cause", "Exit code", "Signal", "Error time",
 			"Restarts in " + w + " / total", "Requests", "Limits", "Image", "Container ID", "Message"}
 	},
 	noPods:          "No pod restarted inside the window.",
@@ -125,6 +128,7 @@ var english = messages{
 		}
 		return strings.Join(parts, ", ")
 	},
+	rca: englishRCA,
 }
 
 // eventView is what the text of one event is rendered from.
@@ -145,9 +149,15 @@ func (m *messages) textArgs(v *eventView, name func(string) string) []any {
 	}
 }
 
-// title renders df_title: one line of plain text.
+// title renders df_title: one line of plain text, with the dominant cause
+// of the restarts while the fault is open.
 func (m *messages) title(v *eventView) string {
-	return fmt.Sprintf(m.titles[v.d.Kind], m.textArgs(v, func(s string) string { return plain(s, maxTitleName) })...)
+	t := fmt.Sprintf(m.titles[v.d.Kind], m.textArgs(v, func(s string) string { return plain(s, maxTitleName) })...)
+	if s := &v.d.Summary; v.d.Kind != detect.KindRecovery && s.Dominant() != nil {
+		c := s.Dominant()
+		t += m.rca.titleSuffix(c.Restarts, s.Restarts, m.rca.causeName(c.CauseKey))
+	}
+	return t
 }
 
 // markdown renders df_message. Every value from the cluster goes through md.
@@ -156,6 +166,7 @@ func (m *messages) markdown(v *eventView) string {
 	var b strings.Builder
 	name := func(s string) string { return md(s, maxTitleName) }
 	fmt.Fprintf(&b, "### "+m.headings[d.Kind]+"\n\n", m.textArgs(v, name)...)
+	m.writeRCA(&b, v)
 
 	item := func(label, value string) { fmt.Fprintf(&b, "- **%s**: %s\n", label, value) }
 	item(m.labelEvent, m.kinds[d.Kind])
@@ -173,6 +184,8 @@ func (m *messages) markdown(v *eventView) string {
 	if d.Kind == detect.KindRecovery && !d.Fault.ClearSince.IsZero() {
 		item(m.labelClearSince, rfc3339(d.Fault.ClearSince))
 	}
+
+	m.writeRCATables(&b, v)
 
 	w := m.duration(d.Window)
 	fmt.Fprintf(&b, "\n#### "+m.podsHeading+"\n\n", w)
@@ -210,7 +223,8 @@ func (m *messages) markdown(v *eventView) string {
 	if det.jsonPods < det.totalPods || det.jsonContainers < det.totalContainers {
 		b.WriteString("\n" + fmt.Sprintf(m.jsonShown, det.jsonPods, det.totalPods, det.jsonContainers, det.totalContainers) + "\n")
 	}
-	return b.String()
+	m.writeLogs(&b, pods)
+	return capMessage(b.String(), m.rca.cut)
 }
 
 func writeRow(b *strings.Builder, cells []string) {
@@ -261,9 +275,13 @@ func (m *messages) containerRow(ref containerRef) []string {
 	if msg == "" {
 		msg = c.StateMessage
 	}
+	cause := "-"
+	if ref.restarts() > 0 && ref.index < len(ref.report.Causes) {
+		cause = md(m.rca.causeName(ref.report.Causes[ref.index]), maxMessageText)
+	}
 	return []string{
 		md(ref.report.Pod.Name, maxMessageText), md(c.Name, maxMessageText), c.Type.String(),
-		md(state, maxMessageText), md(c.Last.Reason, maxMessageText), orDash(exit), orDash(signal),
+		md(state, maxMessageText), md(c.Last.Reason, maxMessageText), cause, orDash(exit), orDash(signal),
 		orDash(rfc3339(c.Last.FinishedAt)),
 		strconv.Itoa(ref.restarts()) + " / " + strconv.Itoa(int(c.RestartCount)),
 		md(m.quantities(c.Resources.CPURequest, c.Resources.MemoryRequest), maxMessageText),

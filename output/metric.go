@@ -38,6 +38,11 @@ func (e *Encoder) Metric(at time.Time, s *detect.Stats) (*point.Point, error) {
 	b.field(keyTotalPods, int64(s.Pods))
 	b.field(keyRestarts, int64(s.Restarts))
 	b.field(keyFault, fault)
+	b.field(keyExpectedRestarts, int64(s.ExpectedRestarts))
+	b.field(keyDisruptedPods, int64(s.DisruptedPods))
+	if s.HasBaseline {
+		b.field(keyBaselineRatio, s.Baseline)
+	}
 	pt, err := newPoint(&b, at, point.DefaultMetricOptions())
 	if err != nil {
 		return nil, fmt.Errorf("encode metric of namespace %q: %w", ns, err)

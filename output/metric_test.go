@@ -53,12 +53,14 @@ func TestMetricValues(t *testing.T) {
 	}{
 		{
 			"open fault",
-			detect.Stats{Namespace: "shop", Pods: 20, RestartedPods: 6, Restarts: 14, Ratio: 0.3, Level: detect.LevelWarning, Fault: true},
+			detect.Stats{Namespace: "shop", Pods: 20, RestartedPods: 6, Restarts: 14, Ratio: 0.3, Level: detect.LevelWarning, Fault: true,
+				ExpectedRestarts: 4, DisruptedPods: 2, Baseline: 0.05, HasBaseline: true},
 			encPoint{
 				Name: "k8s_pod_restart",
 				Tags: map[string]string{"cluster_name_k8s": "prod", "namespace": "shop", "team": "payments"},
 				Fields: map[string]any{
 					"restart_ratio": 0.3, "restart_pods": int64(6), "total_pods": int64(20), "restarts": int64(14), "fault": int64(1),
+					"expected_restarts": int64(4), "disrupted_pods": int64(2), "baseline_ratio": 0.05,
 				},
 				Time: encT0.UnixNano(),
 			},
@@ -71,6 +73,7 @@ func TestMetricValues(t *testing.T) {
 				Tags: map[string]string{"cluster_name_k8s": "prod", "namespace": "a b", "team": "payments"},
 				Fields: map[string]any{
 					"restart_ratio": 0.0, "restart_pods": int64(0), "total_pods": int64(3), "restarts": int64(0), "fault": int64(0),
+					"expected_restarts": int64(0), "disrupted_pods": int64(0),
 				},
 				Time: encT0.UnixNano(),
 			},

@@ -15,6 +15,7 @@ type category uint8
 const (
 	categoryEvent  category = iota + 1 // POST /v1/write/keyevent
 	categoryMetric                     // POST /v1/write/metric
+	categoryAgent                      // POST /v1/write/metric, measurement AgentMeasurement
 )
 
 // role says whether a key is a tag or a field.
@@ -42,6 +43,7 @@ const (
 	typeJSON   // a string holding a JSON document
 	typeBool   // only inside the JSON documents
 	typeObject // only inside the JSON documents
+	typeArray  // only inside the JSON documents
 )
 
 func (t valueType) String() string {
@@ -56,6 +58,8 @@ func (t valueType) String() string {
 		return "bool"
 	case typeObject:
 		return "object"
+	case typeArray:
+		return "array"
 	default:
 		return "string"
 	}
@@ -107,6 +111,11 @@ const (
 	keyOmittedPods       = "omitted_pods"
 	keyOmittedContainers = "omitted_containers"
 	keyFault             = "fault"
+	keyCPUUsage          = "cpu_usage"
+	keyCPUSeconds        = "cpu_seconds"
+	keyMemRSS            = "mem_rss"
+	keyOpenFiles         = "open_files"
+	keyGoroutines        = "goroutines"
 )
 
 // schema declares every key the encoder writes, once. User tags from the
@@ -126,7 +135,7 @@ var schema = []schemaKey{
 	{keyCheckerID, categoryEvent, roleTag, typeString, "The checker's ID, `rul_` and 32 hex digits of a SHA-256 of `k8s_pod_restart` and the cluster's name, the same for every event of the cluster."},
 	{keyCheckerEventRef, categoryEvent, roleTag, typeString, "32 hex digits of a SHA-256 of `df_monitor_checker_id` and `df_dimension_tags`, the same for every event of one namespace."},
 	{keyTitle, categoryEvent, roleField, typeString, "One line saying how many pods restarted in the window, and for later events that the level rose, is unchanged or recovered."},
-	{keyMessage, categoryEvent, roleField, typeString, "Markdown: an overview, the 20 pods with the most restarts and their containers' statuses."},
+	{keyMessage, categoryEvent, roleField, typeString, "Markdown, at most 64 KiB: the summary, the likely trigger and what was not counted, the rules, causes, workloads, nodes and Warning events, the 20 pods with the most restarts, their containers' statuses and, with `collect_logs`, their last log lines."},
 	{keyDimensionTags, categoryEvent, roleField, typeJSON, "The detection dimension as a JSON object, `{\"cluster_name_k8s\":\"...\",\"namespace\":\"...\"}`."},
 	{keyCheckerName, categoryEvent, roleField, typeString, "The checker's human-readable name."},
 	{keyCheckerValue, categoryEvent, roleField, typeFloat, "The restart ratio the event was decided on, the same value as `restart_ratio`."},
@@ -145,6 +154,17 @@ var schema = []schemaKey{
 	{keyContainerStatuses, categoryEvent, roleField, typeJSON, "A JSON array of the containers of the pods in `abnormal_pods`, in the same order, at most 64 KiB (see the table below)."},
 	{keyOmittedPods, categoryEvent, roleField, typeInt, "How many pods that restarted inside the window are left out of `abnormal_pods` by its bounds."},
 	{keyOmittedContainers, categoryEvent, roleField, typeInt, "How many containers of the pods in `abnormal_pods` are left out of `container_statuses` by its bound."},
+	{keySummary, categoryEvent, roleField, typeString, "One line of plain text in the configured language: the dominant cause of the abnormal restarts, its share, workloads, containers and, for OOM kills, memory limits; absent without abnormal restarts."},
+	{keyDominantCause, categoryEvent, roleField, typeString, "The cause of the most abnormal restarts: " + causeNamesDoc + "; absent without abnormal restarts."},
+	{keyDominantShare, categoryEvent, roleField, typeFloat, "The dominant cause's share of the abnormal restarts, from 0 to 1; absent without abnormal restarts."},
+	{keyCauses, categoryEvent, roleField, typeJSON, "A JSON array of the abnormal restarts grouped by cause, the most first (see the table below); absent without abnormal restarts."},
+	{keyTopWorkloads, categoryEvent, roleField, typeJSON, "A JSON array of the 5 workloads with the most restarted pods (see the table below); absent without abnormal restarts."},
+	{keyTopNodes, categoryEvent, roleField, typeJSON, "A JSON array of the 5 nodes with the most restarted pods and their conditions (see the table below); absent without abnormal restarts."},
+	{keyTrigger, categoryEvent, roleField, typeJSON, "A JSON object naming the Deployment revision that rolled out inside the window before the first restart of its pods, the likely trigger (see the table below); absent when there is none."},
+	{keyNotCounted, categoryEvent, roleField, typeJSON, "A JSON array of the expected terminations inside the window that were not counted, by reason (see the table below)."},
+	{keyExpectedRestarts, categoryEvent, roleField, typeInt, "How many restarts inside the window were not counted because they were expected (pods being deleted, evicted or replaced by a rollout)."},
+	{keyDisruptedPods, categoryEvent, roleField, typeInt, "How many pods began leaving inside the window because they were evicted, preempted, drained, tainted out or shut down."},
+	{keyBaselineRatio, categoryEvent, roleField, typeFloat, "In baseline mode, the namespace's baseline ratio the thresholds were raised to (plus `baseline_margin`); absent otherwise or before the first sample."},
 
 	// Metrics.
 	{keyCluster, categoryMetric, roleTag, typeString, "The Kubernetes cluster's name as configured."},
@@ -154,6 +174,17 @@ var schema = []schemaKey{
 	{keyTotalPods, categoryMetric, roleField, typeInt, "How many pods count in the ratio: existing unfinished pods and any pod that restarted inside the window."},
 	{keyRestarts, categoryMetric, roleField, typeInt, "How many container restarts happened in the namespace inside the window."},
 	{keyFault, categoryMetric, roleField, typeInt, "1 while the namespace has an open fault, else 0."},
+	{keyExpectedRestarts, categoryMetric, roleField, typeInt, "How many restarts inside the window were not counted because they were expected."},
+	{keyDisruptedPods, categoryMetric, roleField, typeInt, "How many pods began leaving inside the window because they were evicted, preempted, drained, tainted out or shut down."},
+	{keyBaselineRatio, categoryMetric, roleField, typeFloat, "In baseline mode, the namespace's baseline ratio; absent otherwise or before the first sample."},
+
+	// The agent's own resources.
+	{keyCluster, categoryAgent, roleTag, typeString, "The Kubernetes cluster's name as configured; a process watching several clusters writes one point per cluster."},
+	{keyCPUUsage, categoryAgent, roleField, typeFloat, "The agent's CPU use since the previous point, in percent of one core (200 is two cores busy); 0 on the first point."},
+	{keyCPUSeconds, categoryAgent, roleField, typeFloat, "The CPU time, user and system, the agent used since it started, in seconds."},
+	{keyMemRSS, categoryAgent, roleField, typeInt, "The agent's resident memory, in bytes."},
+	{keyOpenFiles, categoryAgent, roleField, typeInt, "The file descriptors the agent holds open: files, sockets and pipes."},
+	{keyGoroutines, categoryAgent, roleField, typeInt, "The goroutines the agent runs."},
 }
 
 // jsonKey declares one key of the entries of the JSON arrays in
@@ -177,6 +208,7 @@ var abnormalPodKeys = []jsonKey{
 	{"terminating", typeBool, "Whether the pod is being deleted."},
 	{"restarts", typeInt, "The pod's container restarts inside the window."},
 	{"last_restart", typeString, "When the pod's last restart inside the window happened, RFC 3339."},
+	{"events", typeArray, "The pod's recent Warning events, at most 8, the most recent first (see the table below)."},
 }
 
 // containerStatusKeys declares the keys of a container_statuses entry; a test
@@ -199,6 +231,8 @@ var containerStatusKeys = []jsonKey{
 	{"signal", typeInt, "The signal that ended the last terminated container; absent when it never terminated."},
 	{"error_time", typeString, "When the last terminated container ended (its finishedAt), RFC 3339."},
 	{"resources", typeObject, "An object `{\"requests\":{\"cpu\":..,\"memory\":..},\"limits\":{...}}` of Kubernetes quantities; unset ones are left out."},
+	{"cause", typeString, "The cause of the container's last abnormal restart inside the window, as in `causes`; absent without one."},
+	{"log_tail", typeString, "With `collect_logs`, the redacted last lines of the container's previous run; absent otherwise."},
 }
 
 // SchemaMarkdown renders the keys of the events and the metrics as the
@@ -209,13 +243,16 @@ func SchemaMarkdown() string {
 	writeSchemaTable(&b, categoryEvent)
 	fmt.Fprintf(&b, "\n### Metrics\n\nMeasurement `%s`, written to `/v1/write/metric` at every evaluation for every namespace with pods or an open fault.\n\n", Measurement)
 	writeSchemaTable(&b, categoryMetric)
-	b.WriteString("\nThe tags of the `tags` setting are added to both as tags. Keys never contain dots, and no key is both a tag and a field.\n")
+	fmt.Fprintf(&b, "\n### Agent metrics\n\nMeasurement `%s`, written to `/v1/write/metric` at every `interval` with the agent's own resources.\n\n", AgentMeasurement)
+	writeSchemaTable(&b, categoryAgent)
+	b.WriteString("\nThe tags of the `tags` setting are added to all three as tags. Keys never contain dots, and no key is both a tag and a field.\n")
 	fmt.Fprintf(&b, "\n### `%s` entries\n\n", keyAbnormalPods)
 	writeJSONTable(&b, abnormalPodKeys)
 	fmt.Fprintf(&b, "\n### `%s` entries\n\n", keyContainerStatuses)
 	writeJSONTable(&b, containerStatusKeys)
-	fmt.Fprintf(&b, "\nString values in both arrays are cut to %d bytes. `df_message` lists at most %d pods and %d containers, cutting free text to %d characters, and says how many it left out.\n",
-		maxJSONString, maxMessagePods, maxMessageContainers, maxMessageText)
+	writeRCAJSONTables(&b)
+	fmt.Fprintf(&b, "\nString values in the arrays are cut to %d bytes, but `log_tail`, which `log_tail_bytes` bounds. `df_message` lists at most %d pods, %d containers and %d Warning events, cutting free text to %d characters, and says how many it left out; it is at most %d KiB, cut at a line with a note past that.\n",
+		maxJSONString, maxMessagePods, maxMessageContainers, maxMessageEvents, maxMessageText, maxMessageBytes>>10)
 	return b.String()
 }
 
@@ -235,10 +272,10 @@ func writeJSONTable(b *strings.Builder, keys []jsonKey) {
 	}
 }
 
-// declared reports whether the schema declares name in category c.
-func declared(c category, name string) bool {
+// declaredAnywhere reports whether the schema declares name in any category.
+func declaredAnywhere(name string) bool {
 	for _, k := range schema {
-		if k.category == c && k.name == name {
+		if k.name == name {
 			return true
 		}
 	}

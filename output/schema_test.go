@@ -33,13 +33,18 @@ func encRepresentativePoints(t *testing.T) map[category][]*point.Point {
 		}
 		out[categoryEvent] = append(out[categoryEvent], pt)
 	}
-	for _, s := range []detect.Stats{{Namespace: "shop", Pods: 3, RestartedPods: 1, Restarts: 2, Ratio: 1.0 / 3, Fault: true}, {Namespace: "cart"}} {
+	for _, s := range []detect.Stats{{Namespace: "shop", Pods: 3, RestartedPods: 1, Restarts: 2, Ratio: 1.0 / 3, Fault: true, Baseline: 0.1, HasBaseline: true}, {Namespace: "cart"}} {
 		pt, err := e.Metric(encT0, &s)
 		if err != nil {
 			t.Fatal(err)
 		}
 		out[categoryMetric] = append(out[categoryMetric], pt)
 	}
+	pt, err := e.Agent(encT0, &encAgentStats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out[categoryAgent] = append(out[categoryAgent], pt)
 	return out
 }
 
@@ -76,7 +81,7 @@ func TestSchemaDocumentsEmittedKeys(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		cat  category
-	}{{"events", categoryEvent}, {"metrics", categoryMetric}} {
+	}{{"events", categoryEvent}, {"metrics", categoryMetric}, {"agent", categoryAgent}} {
 		t.Run(c.name, func(t *testing.T) {
 			want := map[string]schemaEntry{}
 			for _, k := range schema {
@@ -119,7 +124,7 @@ func TestSchemaRules(t *testing.T) {
 			if strings.Contains(k.name, ".") || k.name == "source" {
 				t.Errorf("key not allowed")
 			}
-			if k.category == categoryMetric && k.role == roleField && k.typ != typeInt && k.typ != typeFloat {
+			if k.category != categoryEvent && k.role == roleField && k.typ != typeInt && k.typ != typeFloat {
 				t.Errorf("metric field of type %s: DataKit drops string fields of metrics", k.typ)
 			}
 			if k.role == roleTag && k.typ != typeString {
@@ -175,8 +180,12 @@ func jsonType(t reflect.Type) valueType {
 		return typeBool
 	case reflect.Int, reflect.Int32, reflect.Int64:
 		return typeInt
+	case reflect.Float64:
+		return typeFloat
 	case reflect.Struct:
 		return typeObject
+	case reflect.Slice:
+		return typeArray
 	default:
 		return typeString
 	}

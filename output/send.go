@@ -63,6 +63,10 @@ func classify(status int, err error) result {
 		return resultDone
 	case status == http.StatusRequestTimeout, status == http.StatusTooManyRequests:
 		return resultRetry
+	case status == http.StatusUnauthorized, status == http.StatusForbidden, status == http.StatusNotFound:
+		// Where we send is wrong (DataKit's public access disabled, a wrong
+		// URL), not what: keep the data queued until the operator fixes it.
+		return resultRetry
 	case status >= 400 && status < 500:
 		return resultDrop
 	default:
@@ -111,9 +115,10 @@ func backoff(failures int, maxBackoff time.Duration) time.Duration {
 
 // senderOptions are the settings of every sender, defaults applied.
 type senderOptions struct {
-	client     *http.Client
-	timeout    time.Duration
-	maxBackoff time.Duration
+	client      *http.Client
+	timeout     time.Duration
+	maxBackoff  time.Duration
+	observeSend func(category string, latency time.Duration) // nil: none
 }
 
 // sender delivers one queue's batches in order. One goroutine at a time uses
@@ -218,7 +223,13 @@ func (s *sender) deliver(ctx context.Context) bool {
 		switch classify(resp.status, err) {
 		case resultDone:
 			latency := s.clock.Since(start)
-			s.stats.update(s.q.endpoint, func(c *CategoryStats) { c.Sent++; c.SendLatency = latency })
+			s.stats.update(s.q.endpoint, func(c *CategoryStats) {
+				c.Sent++
+				c.SendLatency, c.FailingSince = latency, time.Time{}
+			})
+			if s.opts.observeSend != nil {
+				s.opts.observeSend(s.q.endpoint, latency)
+			}
 			if s.failure != "" {
 				s.log.InfoContext(ctx, "sending to DataKit works again",
 					"category", s.q.endpoint, "failed_attempts", s.failures)
@@ -253,6 +264,9 @@ func (s *sender) failed(ctx context.Context, msg, key string, err error, status 
 	s.stats.update(s.q.endpoint, func(c *CategoryStats) {
 		c.Retried++
 		c.LastError, c.LastErrorAt = desc, now
+		if c.FailingSince.IsZero() {
+			c.FailingSince = now
+		}
 	})
 	args := []any{"category", s.q.endpoint, "err", desc, "retry_in", wait}
 	if status != 0 {
@@ -274,6 +288,7 @@ func (s *sender) rejectedBatch(ctx context.Context, resp response) {
 	s.stats.update(s.q.endpoint, func(c *CategoryStats) {
 		c.Rejected++
 		c.LastError, c.LastErrorAt = msg, now
+		c.FailingSince = time.Time{} // DataKit answered
 	})
 	key := failureKey(resp, nil)
 	if _, seen := s.rejected[key]; seen {

@@ -61,6 +61,11 @@ type Config struct {
 	// MaxBackoff caps the wait between two attempts at a batch (not a
 	// Retry-After DataKit asks for); 0 means DefaultMaxBackoff (1 min).
 	MaxBackoff time.Duration
+	// ObserveSend, when set, is called with the category ("keyevent" or
+	// "metric") and the latency of every request DataKit accepted, on the
+	// sending goroutine: it must return quickly. It feeds the agent's
+	// latency histogram.
+	ObserveSend func(category string, latency time.Duration)
 }
 
 // Batch is what one evaluation produces: its decisions become events, its
@@ -69,6 +74,9 @@ type Batch struct {
 	At        time.Time // the evaluation's instant: the metrics' timestamp
 	Decisions []detect.Decision
 	Stats     []detect.Stats
+	// Agent, when set, is written as a point of AgentMeasurement in the
+	// same metric batch as Stats.
+	Agent *AgentStats
 }
 
 // Writer encodes batches and delivers them to DataKit through disk queues,
@@ -136,9 +144,10 @@ func New(cfg Config, log *slog.Logger) (*Writer, error) {
 	}
 	w.store = st
 	opts := senderOptions{
-		client:     cfg.HTTPClient,
-		timeout:    cfg.Timeout,
-		maxBackoff: cfg.MaxBackoff,
+		client:      cfg.HTTPClient,
+		timeout:     cfg.Timeout,
+		maxBackoff:  cfg.MaxBackoff,
+		observeSend: cfg.ObserveSend,
 	}
 	if opts.client == nil {
 		opts.client = &http.Client{}
@@ -170,7 +179,7 @@ func (c *Config) validate() error {
 		}
 	} else {
 		if err := checkURL(c.URL); err != nil {
-			errs = append(errs, fmt.Errorf("DataKit URL %q: %w", c.URL, err))
+			errs = append(errs, fmt.Errorf("DataKit URL %q: %w", redactURL(c.URL), err))
 		}
 		if c.QueueDir == "" {
 			errs = append(errs, errors.New("queue directory is required with a DataKit URL"))
@@ -189,6 +198,20 @@ func (c *Config) validate() error {
 		errs = append(errs, fmt.Errorf("max backoff %v must not be negative", c.MaxBackoff))
 	}
 	return errors.Join(errs...)
+}
+
+// redactURL hides the password of a URL's userinfo, for messages; it does
+// so even in a URL that does not parse.
+func redactURL(s string) string {
+	if u, err := url.Parse(s); err == nil {
+		return u.Redacted()
+	}
+	if scheme, rest, ok := strings.Cut(s, "://"); ok {
+		if at := strings.LastIndex(rest, "@"); at >= 0 {
+			return scheme + "://xxxxx@" + rest[at+1:]
+		}
+	}
+	return s
 }
 
 func checkURL(s string) error {
@@ -237,7 +260,14 @@ func (w *Writer) Write(ctx context.Context, b Batch) error {
 	events, evErr := w.encode(endpointEvents, len(b.Decisions), func(i int) (*point.Point, error) {
 		return w.enc.Event(&b.Decisions[i])
 	})
-	metrics, mtErr := w.encode(endpointMetrics, len(b.Stats), func(i int) (*point.Point, error) {
+	nMetrics := len(b.Stats)
+	if b.Agent != nil {
+		nMetrics++
+	}
+	metrics, mtErr := w.encode(endpointMetrics, nMetrics, func(i int) (*point.Point, error) {
+		if i == len(b.Stats) {
+			return w.enc.Agent(b.At, b.Agent)
+		}
 		return w.enc.Metric(b.At, &b.Stats[i])
 	})
 	errs := []error{evErr, mtErr}
@@ -487,6 +517,10 @@ type CategoryStats struct {
 	LastErrorAt time.Time
 	// SendLatency is how long the last accepted request took.
 	SendLatency time.Duration
+	// FailingSince is when the attempts failing since the last one DataKit
+	// answered began; zero while sending works. A batch DataKit rejects
+	// counts as an answer.
+	FailingSince time.Time
 }
 
 // statsRecorder holds the counters; mu guards all fields.

@@ -152,11 +152,21 @@ func demo(ctx context.Context, w io.Writer) error {
 	if err := printer.waitFor(ctx, crashed, "ok"); err != nil {
 		return err
 	}
-	metrics := dk.Points("metric")
+	var metrics, self []datakit.Point
+	for _, p := range dk.Points("metric") {
+		if p.Name == "k8s_pod_restart_agent" {
+			self = append(self, p)
+		} else {
+			metrics = append(metrics, p)
+		}
+	}
 	fmt.Fprintf(w, "\nReceived %d events and %d metric points (restart_ratio every %v); DataKit strict-mode violations: %d.\n",
 		len(dk.Points("keyevent")), len(metrics), interval, len(dk.Violations()))
 	if len(metrics) > 0 {
 		fmt.Fprintf(w, "Last metric: %s\n", lineProtocol(metrics[len(metrics)-1]))
+	}
+	if len(self) > 0 {
+		fmt.Fprintf(w, "The agent's own resources: %s\n", lineProtocol(self[len(self)-1]))
 	}
 	fmt.Fprintln(w, "Tearing down: agent, receiver, kube-apiserver, etcd.")
 	return nil

@@ -27,7 +27,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(controlplane.RunMain(m, controlplane.Options{}, func(c *controlplane.ControlPlane) {
+	// Watches expire every 15-30 s, so every test also survives re-watches.
+	opts := controlplane.Options{APIServerFlags: []string{"--min-request-timeout=15"}}
+	os.Exit(controlplane.RunMain(m, opts, func(c *controlplane.ControlPlane) {
 		cp = c
 		dir, err := os.MkdirTemp("", "k8s-pod-restart-e2e-bin-")
 		if err != nil {
@@ -70,6 +72,11 @@ type agentConfig struct {
 	LabelSelector     string
 	Kubeconfig        string
 	Extra             string
+	// Listen is the listen key: "" (no HTTP server) unless set; with
+	// "127.0.0.1:0" the agent logs the port it got (see harness.httpAddr).
+	Listen string
+	// Env is added to the agent's environment.
+	Env []string
 }
 
 // harness is one agent with its own DataKit receiver.
@@ -78,6 +85,30 @@ type harness struct {
 	dk    *datakit.Receiver
 	agent *agentproc.Process
 	dir   string
+	cfg   agentConfig
+}
+
+// restart starts the agent again with the same configuration, queue and
+// receiver, after it was killed or stopped.
+func (h *harness) restart() {
+	h.t.Helper()
+	h.start(h.cfg)
+}
+
+// waitFor waits until the events of namespace ns satisfy ok.
+func (h *harness) waitFor(ns string, ok func([]datakit.Point) bool, timeout time.Duration) []datakit.Point {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(h.t.Context(), timeout)
+	defer cancel()
+	err := h.dk.WaitFor(ctx, func([]datakit.Point) bool {
+		evs := h.events(ns)
+		return len(evs) > 0 && ok(evs)
+	})
+	got := h.events(ns)
+	if err != nil {
+		h.t.Fatalf("waiting for the events of %s: %v; got %d:%s", ns, err, len(got), describe(got))
+	}
+	return got
 }
 
 // startAgent runs the agent binary with a real config file against the
@@ -93,6 +124,7 @@ func startAgent(t *testing.T, c agentConfig) *harness {
 func (h *harness) start(c agentConfig) {
 	t := h.t
 	t.Helper()
+	h.cfg = c
 	kubeconfig := c.Kubeconfig
 	if kubeconfig == "" {
 		kubeconfig = cp.Kubeconfig()
@@ -114,20 +146,24 @@ func (h *harness) start(c agentConfig) {
   interval = %q
   datakit_url = %q
   queue_dir = %q
-  listen = ""
+  listen = %q
 %s
   [inputs.k8s_pod_restart.tags]
     suite = "e2e"
 `, kubeconfig, quote(c.Namespaces), quote(c.ExcludeNamespaces), c.LabelSelector, window, interval,
-		h.dk.URL(), filepath.Join(h.dir, "queue"), c.Extra)
-	p, err := agentproc.Start(agentproc.Options{Binary: agentBin, Config: conf, Dir: h.dir})
+		h.dk.URL(), filepath.Join(h.dir, "queue"), c.Listen, c.Extra)
+	p, err := agentproc.Start(agentproc.Options{Binary: agentBin, Config: conf, Dir: h.dir, Env: c.Env})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.agent = p
 	t.Cleanup(func() {
-		if err := p.Stop(15 * time.Second); err != nil && !strings.Contains(err.Error(), "exit status") {
-			t.Errorf("stopping the agent: %v", err)
+		select {
+		case <-p.Done(): // killed or exited on purpose by the test
+		default:
+			if err := p.Stop(15 * time.Second); err != nil {
+				t.Errorf("stopping the agent: %v", err)
+			}
 		}
 		if t.Failed() {
 			t.Logf("agent logs (%s):\n%s", p.LogPath(), tail(p.Logs(), 60))

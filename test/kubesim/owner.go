@@ -52,6 +52,10 @@ type Owner struct {
 	// "<name>-<scheduled time in unix minutes>", as the CronJob controller
 	// names it, from the clock.
 	Job string
+	// Revision is a Deployment ReplicaSet's revision number (annotation
+	// deployment.kubernetes.io/revision), 1 by default: a rollout is pods
+	// of the same Deployment with another Hash and a higher Revision.
+	Revision int
 }
 
 // ownerState is what a pod needs from its ensured owner chain.
@@ -101,7 +105,7 @@ func (s *Sim) ensureOwner(ctx context.Context, ns string, o Owner, tmpl corev1.P
 				rs := &appsv1.ReplicaSet{
 					ObjectMeta: metav1.ObjectMeta{
 						Name: rsName, Namespace: ns, UID: uid, Labels: rsLabels,
-						Annotations:     map[string]string{"deployment.kubernetes.io/revision": "1"},
+						Annotations:     map[string]string{"deployment.kubernetes.io/revision": strconv.Itoa(max(o.Revision, 1))},
 						OwnerReferences: []metav1.OwnerReference{depRef},
 					},
 					Spec: appsv1.ReplicaSetSpec{

@@ -1,0 +1,336 @@
+package collect
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/informers"
+	appsinformers "k8s.io/client-go/informers/apps/v1"
+	coreinformers "k8s.io/client-go/informers/core/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/metadata/metadatainformer"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/k8s-pod-restart/k8s-pod-restart/detect"
+)
+
+// ContextSink receives what the root-cause analysis reads besides pods.
+// Its methods are called from the informers' handler goroutines.
+type ContextSink interface {
+	NamespaceSink
+	NodeSink
+	RevisionSink
+}
+
+// ContextWatcher watches what explains restarts and what tunes detection,
+// each through an informer whose cache holds only what is read:
+//
+//   - namespaces, metadata only (a metadata informer: no spec or status is
+//     even decoded), for the annotations that override the rules;
+//   - nodes, for their conditions and whether they are cordoned;
+//   - ReplicaSets, for the revisions of Deployments: rollouts and the
+//     changes that trigger restarts.
+//
+// A failing informer (say, RBAC forbids nodes) retries with back-off and
+// logs the failure once; detection goes on without that context.
+type ContextWatcher struct {
+	sink ContextSink
+	log  *slog.Logger
+	opts Options
+	err  error
+
+	informers []*contextInformer
+	starts    []func(ctx context.Context)
+	stops     []func()
+
+	ctx context.Context // Run's, for the handlers' logs
+
+	mu       sync.Mutex          // guards problems
+	problems map[string][]string // namespace -> annotation problems logged
+}
+
+// contextInformer is one informer of a ContextWatcher.
+type contextInformer struct {
+	what string // "namespaces", "nodes", "replicasets" and the namespace
+	inf  cache.SharedIndexInformer
+	reg  cache.ResourceEventHandlerRegistration
+
+	mu      sync.Mutex // guards lastErr
+	lastErr string
+}
+
+// NewContextWatcher prepares the informers; Run starts them. meta may be
+// nil, which leaves namespace annotations out.
+func NewContextWatcher(client kubernetes.Interface, meta metadata.Interface, opts Options, sink ContextSink, log *slog.Logger) *ContextWatcher {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	w := &ContextWatcher{sink: sink, log: log, opts: opts, ctx: context.Background(), problems: map[string][]string{}}
+	namespaces := watchedNamespaces(opts.Namespaces, opts.ExcludeNamespaces)
+	if len(opts.Namespaces) > 0 && len(namespaces) == 0 {
+		w.err = errors.New("collect: every namespace to watch is also excluded")
+		return w
+	}
+
+	if meta != nil {
+		f := metadatainformer.NewSharedInformerFactoryWithOptions(meta, opts.ResyncPeriod, metadatainformer.WithTransform(trimNamespace))
+		inf := f.ForResource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}).Informer()
+		w.add("namespaces", inf, namespaceHandler{w})
+		w.starts = append(w.starts, func(ctx context.Context) { f.Start(ctx.Done()) })
+		w.stops = append(w.stops, f.Shutdown)
+	}
+
+	nodes := informers.NewSharedInformerFactoryWithOptions(client, opts.ResyncPeriod, informers.WithTransform(trimNode))
+	w.add("nodes", nodes.InformerFor(&corev1.Node{}, func(c kubernetes.Interface, resync time.Duration) cache.SharedIndexInformer {
+		return coreinformers.NewNodeInformer(c, resync, cache.Indexers{})
+	}), nodeHandler{w})
+	w.starts = append(w.starts, nodes.StartWithContext)
+	w.stops = append(w.stops, nodes.Shutdown)
+
+	scopes := namespaces
+	fieldSelector := ""
+	if len(scopes) == 0 {
+		scopes = []string{metav1.NamespaceAll}
+		fieldSelector = excludeSelector(opts.ExcludeNamespaces)
+	}
+	tweak := func(o *metav1.ListOptions) { o.FieldSelector = fieldSelector }
+	for _, ns := range scopes {
+		f := informers.NewSharedInformerFactoryWithOptions(client, opts.ResyncPeriod, informers.WithNamespace(ns),
+			informers.WithTweakListOptions(tweak), informers.WithTransform(trimReplicaSet))
+		inf := f.InformerFor(&appsv1.ReplicaSet{}, func(c kubernetes.Interface, resync time.Duration) cache.SharedIndexInformer {
+			return appsinformers.NewFilteredReplicaSetInformer(c, ns, resync, cache.Indexers{}, tweak)
+		})
+		name := "replicasets"
+		if ns != metav1.NamespaceAll {
+			name += " in " + ns
+		}
+		w.add(name, inf, revisionHandler{w})
+		w.starts = append(w.starts, f.StartWithContext)
+		w.stops = append(w.stops, f.Shutdown)
+	}
+	return w
+}
+
+func (w *ContextWatcher) add(what string, inf cache.SharedIndexInformer, h cache.ResourceEventHandler) {
+	if w.err != nil {
+		return
+	}
+	ci := &contextInformer{what: what, inf: inf}
+	err := inf.SetWatchErrorHandlerWithContext(func(ctx context.Context, _ *cache.Reflector, err error) {
+		w.watchError(ctx, ci, err)
+	})
+	if err == nil {
+		ci.reg, err = inf.AddEventHandler(recovering{ci: ci, w: w, h: h})
+	}
+	if err != nil {
+		w.err = err
+		return
+	}
+	w.informers = append(w.informers, ci)
+}
+
+// Run starts the informers and blocks until ctx ends; it returns once their
+// goroutines have stopped.
+func (w *ContextWatcher) Run(ctx context.Context) error {
+	if w.err != nil {
+		return w.err
+	}
+	w.ctx = ctx
+	for _, start := range w.starts {
+		start(ctx)
+	}
+	<-ctx.Done()
+	for _, stop := range w.stops {
+		stop()
+	}
+	return nil
+}
+
+// WaitForSync blocks until every informer's initial list was handed over,
+// reporting true, or until ctx ends, reporting false.
+func (w *ContextWatcher) WaitForSync(ctx context.Context) bool {
+	if w.err != nil {
+		return false
+	}
+	for _, ci := range w.informers {
+		select {
+		case <-ci.reg.HasSyncedChecker().Done():
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
+}
+
+// Unsynced returns what has not synced yet, for logs.
+func (w *ContextWatcher) Unsynced() []string {
+	var out []string
+	for _, ci := range w.informers {
+		if !ci.reg.HasSynced() {
+			out = append(out, ci.what)
+		}
+	}
+	return out
+}
+
+func (w *ContextWatcher) watchError(ctx context.Context, ci *contextInformer, err error) {
+	if apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
+		w.log.DebugContext(ctx, ci.what+" watch expired, listing again", "err", err)
+		return
+	}
+	ci.mu.Lock()
+	changed := err.Error() != ci.lastErr
+	ci.lastErr = err.Error()
+	ci.mu.Unlock()
+	if changed {
+		w.log.WarnContext(ctx, ci.what+" watch failed, retrying with back-off; root-cause analyses lack it meanwhile", "err", err)
+	}
+}
+
+// recovering wraps a handler: it logs the recovery of a failed watch, drops
+// resyncs and unwraps tombstones.
+type recovering struct {
+	ci *contextInformer
+	w  *ContextWatcher
+	h  cache.ResourceEventHandler
+}
+
+func (r recovering) notified() {
+	r.ci.mu.Lock()
+	was := r.ci.lastErr
+	r.ci.lastErr = ""
+	r.ci.mu.Unlock()
+	if was != "" {
+		r.w.log.InfoContext(r.w.ctx, r.ci.what+" watch recovered")
+	}
+}
+
+func (r recovering) OnAdd(obj any, initial bool) { r.notified(); r.h.OnAdd(obj, initial) }
+
+func (r recovering) OnUpdate(oldObj, newObj any) {
+	o, err1 := metaOf(oldObj)
+	n, err2 := metaOf(newObj)
+	if err1 == nil && err2 == nil && o.GetResourceVersion() == n.GetResourceVersion() {
+		return // a resync
+	}
+	r.notified()
+	r.h.OnUpdate(oldObj, newObj)
+}
+
+func (r recovering) OnDelete(obj any) {
+	r.notified()
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	r.h.OnDelete(obj)
+}
+
+func metaOf(obj any) (metav1.Object, error) {
+	o, ok := obj.(metav1.Object)
+	if !ok {
+		return nil, errors.New("not an object")
+	}
+	return o, nil
+}
+
+type namespaceHandler struct{ w *ContextWatcher }
+
+func (h namespaceHandler) OnAdd(obj any, _ bool)   { h.changed(obj, false) }
+func (h namespaceHandler) OnUpdate(_, obj any)     { h.changed(obj, false) }
+func (h namespaceHandler) OnDelete(obj any)        { h.changed(obj, true) }
+func (h namespaceHandler) selected(ns string) bool { return h.w.opts.selects(ns) }
+
+func (h namespaceHandler) changed(obj any, deleted bool) {
+	m, ok := obj.(*metav1.PartialObjectMetadata)
+	if !ok || !h.selected(m.Name) {
+		return
+	}
+	if deleted {
+		h.w.setProblems(m.Name, nil)
+		h.w.sink.NamespaceChanged(m.Name, detect.Overrides{})
+		return
+	}
+	o, problems := OverridesFromAnnotations(m.Annotations)
+	h.w.setProblems(m.Name, problems)
+	h.w.sink.NamespaceChanged(m.Name, o)
+}
+
+// setProblems logs the namespace's annotation problems that were not
+// logged before: a bad value is logged once, not at every update.
+func (w *ContextWatcher) setProblems(ns string, problems []AnnotationProblem) {
+	msgs := make([]string, len(problems))
+	for i, p := range problems {
+		msgs[i] = p.Error()
+	}
+	w.mu.Lock()
+	old := w.problems[ns]
+	if len(msgs) == 0 {
+		delete(w.problems, ns)
+	} else {
+		w.problems[ns] = msgs
+	}
+	w.mu.Unlock()
+	for _, m := range msgs {
+		if !slices.Contains(old, m) {
+			w.log.WarnContext(w.ctx, "namespace annotation ignored", "namespace", ns, "err", m)
+		}
+	}
+}
+
+// selects reports whether the options watch namespace ns.
+func (o *Options) selects(ns string) bool {
+	if slices.Contains(o.ExcludeNamespaces, ns) {
+		return false
+	}
+	return len(o.Namespaces) == 0 || slices.Contains(o.Namespaces, ns)
+}
+
+type nodeHandler struct{ w *ContextWatcher }
+
+func (h nodeHandler) OnAdd(obj any, _ bool) { h.changed(obj) }
+func (h nodeHandler) OnUpdate(_, obj any)   { h.changed(obj) }
+func (h nodeHandler) OnDelete(obj any) {
+	if n, ok := obj.(*corev1.Node); ok {
+		h.w.sink.NodeDeleted(n.Name)
+	}
+}
+
+func (h nodeHandler) changed(obj any) {
+	if n, ok := obj.(*corev1.Node); ok {
+		h.w.sink.NodeChanged(NodeFromAPI(n))
+	}
+}
+
+type revisionHandler struct{ w *ContextWatcher }
+
+func (h revisionHandler) OnAdd(obj any, _ bool) { h.changed(obj) }
+func (h revisionHandler) OnUpdate(_, obj any)   { h.changed(obj) }
+func (h revisionHandler) OnDelete(obj any) {
+	rs, ok := obj.(*appsv1.ReplicaSet)
+	if !ok {
+		return
+	}
+	if ref := ownerRef(rs.OwnerReferences); ref != nil && ref.Kind == "Deployment" {
+		h.w.sink.RevisionDeleted(rs.Namespace, ref.Name, rs.Name)
+	}
+}
+
+func (h revisionHandler) changed(obj any) {
+	rs, ok := obj.(*appsv1.ReplicaSet)
+	if !ok {
+		return
+	}
+	if r, ok := RevisionFromAPI(rs); ok {
+		h.w.sink.RevisionChanged(r)
+	}
+}
