@@ -16,6 +16,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/k8s-pod-restart/k8s-pod-restart/output"
 )
 
 // Config is one [[inputs.k8s_pod_restart]] block: the settings for watching
@@ -202,7 +204,7 @@ func (c *Config) Validate() error {
 
 	if c.DatakitURL != "" {
 		if err := checkDatakitURL(c.DatakitURL); err != nil {
-			add("datakit_url", "%q %w", redactURL(c.DatakitURL), err)
+			add("datakit_url", "%q %w", output.RedactURL(c.DatakitURL), err)
 		}
 		if c.QueueDir == "" {
 			add("queue_dir", "must not be empty when datakit_url is set")
@@ -325,20 +327,6 @@ func checkReadable(path string) error {
 		return fmt.Errorf("%s is a directory", path)
 	}
 	return nil
-}
-
-// redactURL hides the password of a URL's userinfo, for messages; it does
-// so even in a URL that does not parse.
-func redactURL(s string) string {
-	if u, err := url.Parse(s); err == nil {
-		return u.Redacted()
-	}
-	if scheme, rest, ok := strings.Cut(s, "://"); ok {
-		if at := strings.LastIndex(rest, "@"); at >= 0 {
-			return scheme + "://xxxxx@" + rest[at+1:]
-		}
-	}
-	return s
 }
 
 // checkDatakitURL reports why s is not the base URL of a DataKit: an http or

@@ -75,8 +75,8 @@ func TestRedactURL(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
-			if got := redactURL(tc.in); got != tc.want {
-				t.Errorf("redactURL(%q) = %q, want %q", tc.in, got, tc.want)
+			if got := output.RedactURL(tc.in); got != tc.want {
+				t.Errorf("RedactURL(%q) = %q, want %q", tc.in, got, tc.want)
 			}
 		})
 	}

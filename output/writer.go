@@ -179,7 +179,7 @@ func (c *Config) validate() error {
 		}
 	} else {
 		if err := checkURL(c.URL); err != nil {
-			errs = append(errs, fmt.Errorf("DataKit URL %q: %w", redactURL(c.URL), err))
+			errs = append(errs, fmt.Errorf("DataKit URL %q: %w", RedactURL(c.URL), err))
 		}
 		if c.QueueDir == "" {
 			errs = append(errs, errors.New("queue directory is required with a DataKit URL"))
@@ -200,9 +200,9 @@ func (c *Config) validate() error {
 	return errors.Join(errs...)
 }
 
-// redactURL hides the password of a URL's userinfo, for messages; it does
+// RedactURL hides the password of a URL's userinfo, for messages; it does
 // so even in a URL that does not parse.
-func redactURL(s string) string {
+func RedactURL(s string) string {
 	if u, err := url.Parse(s); err == nil {
 		return u.Redacted()
 	}
