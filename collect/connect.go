@@ -7,6 +7,14 @@
 // each pod as a compact cachedPod holding only what PodFromAPI reads (see
 // transform), about 0.8 KiB a pod.
 //
+// The root-cause analysis reads more, each piece converted the same way:
+// NewContextWatcher watches namespaces (metadata only, for the annotations
+// that override the rules: OverridesFromAnnotations), nodes (NodeFromAPI) and
+// ReplicaSets (RevisionFromAPI), each cache trimmed to what is read;
+// NewEventWatcher watches Warning events about pods without any cache
+// (EventFromAPI); LogFetcher reads the tails of crashed containers' logs,
+// bounded and redacted, behind the LogSource interface.
+//
 // WatchList: client-go v0.35+ enables its WatchListClient feature by default,
 // and this package keeps that default. An informer's initial list is then one
 // watch stream (sendInitialEvents=true) served from the API server's watch
