@@ -105,8 +105,8 @@ func packID(id string) packedID {
 	}
 	runtime, digits, ok := strings.Cut(id, "://")
 	if ok && len(digits) == idDigits && isLowerHex(digits) {
-		b := make([]byte, 0, 1+len(runtime)+idDigits/2)
-		b = append(b, idPacked)
+		var buf [64]byte // on the stack for the usual runtime names
+		b := append(buf[:0], idPacked)
 		b = append(b, runtime...)
 		b, _ = hex.AppendDecode(b, []byte(digits))
 		return packedID(b)
@@ -123,8 +123,8 @@ func (p packedID) String() string {
 		return string(p[1:])
 	}
 	runtime, raw := p[1:len(p)-idDigits/2], p[len(p)-idDigits/2:]
-	b := make([]byte, 0, len(runtime)+3+idDigits)
-	b = append(b, runtime...)
+	var buf [96]byte // on the stack for the usual runtime names
+	b := append(buf[:0], runtime...)
 	b = append(b, "://"...)
 	return string(hex.AppendEncode(b, []byte(raw)))
 }
@@ -248,7 +248,7 @@ func newCachedContainer(name string, t detect.ContainerType, image string, res *
 }
 
 // pod returns the detect.Pod the cached pod stands for: a new value each
-// time, whose strings share the cache's memory.
+// time, whose strings but the container IDs share the cache's memory.
 func (c *cachedPod) pod() *detect.Pod {
 	out := &detect.Pod{
 		UID:        c.uid,
@@ -298,7 +298,7 @@ func (c *cachedPod) pod() *detect.Pod {
 	return out
 }
 
-// sameContent reports whether a and b stand for the same detect.Pod, that is
+// sameContent reports whether c and o stand for the same detect.Pod, that is
 // whether they differ at most in resourceVersion. It allocates nothing.
 func (c *cachedPod) sameContent(o *cachedPod) bool {
 	return c.name == o.name && c.uid == o.uid && c.namespace == o.namespace && c.node == o.node &&

@@ -96,7 +96,7 @@ func tune(cfg *rest.Config) {
 	cfg.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
 	// The API server gzips watch streams for clients that accept it, event
 	// by event: inflating them cost an eighth of the agent's CPU per pod
-	// update (test/bench), and the server's deflating more, to save
+	// update (test/bench), and the server CPU to deflate them, to save
 	// bandwidth on the cluster network that a pod's status update (a few KB
 	// of protobuf) does not need.
 	cfg.DisableCompression = true

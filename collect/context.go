@@ -316,21 +316,17 @@ type revisionHandler struct{ w *ContextWatcher }
 func (h revisionHandler) OnAdd(obj any, _ bool) { h.changed(obj) }
 func (h revisionHandler) OnUpdate(_, obj any)   { h.changed(obj) }
 func (h revisionHandler) OnDelete(obj any) {
-	rs, ok := obj.(*appsv1.ReplicaSet)
-	if !ok {
+	r := revisionOf(obj)
+	if r == nil {
 		return
 	}
-	if ref := ownerRef(rs.OwnerReferences); ref != nil && ref.Kind == "Deployment" {
-		h.w.sink.RevisionDeleted(rs.Namespace, ref.Name, rs.Name)
+	if r.rev.Deployment != "" {
+		h.w.sink.RevisionDeleted(r.GetNamespace(), r.rev.Deployment, r.name)
 	}
 }
 
 func (h revisionHandler) changed(obj any) {
-	rs, ok := obj.(*appsv1.ReplicaSet)
-	if !ok {
-		return
-	}
-	if r, ok := RevisionFromAPI(rs); ok {
-		h.w.sink.RevisionChanged(r)
+	if r := revisionOf(obj); r != nil && r.ok {
+		h.w.sink.RevisionChanged(r.rev)
 	}
 }

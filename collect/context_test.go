@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	metafake "k8s.io/client-go/metadata/fake"
 	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 
 	"github.com/k8s-pod-restart/k8s-pod-restart/detect"
@@ -112,11 +113,22 @@ func TestRevisionFromAPI(t *testing.T) {
 	want := detect.Revision{Namespace: "shop", Deployment: "api", Name: "api-5f6b", Hash: "5f6b", Number: 3,
 		Created: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC),
 		Images:  []detect.ContainerImage{{Container: "migrate", Image: "reg/migrate:1"}, {Container: "app", Image: "reg/api:1.5.0"}}}
-	for _, obj := range []*appsv1.ReplicaSet{rs, must(trimReplicaSet(rs)).(*appsv1.ReplicaSet)} {
-		got, ok := RevisionFromAPI(obj)
-		if diff := cmp.Diff(want, got); !ok || diff != "" {
-			t.Errorf("RevisionFromAPI (-want +got), ok %v:\n%s", ok, diff)
-		}
+	got, ok := RevisionFromAPI(rs)
+	if diff := cmp.Diff(want, got); !ok || diff != "" {
+		t.Errorf("RevisionFromAPI (-want +got), ok %v:\n%s", ok, diff)
+	}
+	cached, ok := must(trimReplicaSet(rs)).(*cachedRevision)
+	if !ok {
+		t.Fatal("trimReplicaSet did not return a cachedRevision")
+	}
+	if diff := cmp.Diff(want, cached.rev); !cached.ok || diff != "" {
+		t.Errorf("cached revision (-want +got), ok %v:\n%s", cached.ok, diff)
+	}
+	if key, err := cache.MetaNamespaceKeyFunc(cached); err != nil || key != "shop/api-5f6b" || cached.GetResourceVersion() != rs.ResourceVersion {
+		t.Errorf("key %q (%v), resourceVersion %q", key, err, cached.GetResourceVersion())
+	}
+	if again := must(trimReplicaSet(cached)); again != any(cached) {
+		t.Error("trimReplicaSet is not idempotent")
 	}
 	if _, ok := RevisionFromAPI(replicaSet("bare-1", "", "1", "1", "x")); ok {
 		t.Error("a ReplicaSet without a Deployment is a revision")

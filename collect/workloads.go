@@ -7,6 +7,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/k8s-pod-restart/k8s-pod-restart/detect"
 )
@@ -46,34 +48,56 @@ func RevisionFromAPI(rs *appsv1.ReplicaSet) (detect.Revision, bool) {
 	return r, r.Hash != ""
 }
 
-// trimReplicaSet is the ReplicaSet informer's transform: it keeps what
-// RevisionFromAPI reads.
+// cachedRevision is what the ReplicaSet informer's store holds of one
+// ReplicaSet: its key and RevisionFromAPI's result, a few hundred bytes
+// instead of the ~4 KB of a trimmed *appsv1.ReplicaSet (Deployments keep up
+// to ten old ReplicaSets each, so there can be more of them than pods).
+type cachedRevision struct {
+	compactMeta
+	rev detect.Revision // Deployment is "" for a ReplicaSet no Deployment controls
+	ok  bool            // RevisionFromAPI's verdict
+}
+
+var (
+	_ runtime.Object = (*cachedRevision)(nil)
+	_ metav1.Object  = (*cachedRevision)(nil)
+)
+
+func (c *cachedRevision) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
+
+// DeepCopyObject returns a copy; the copy shares the immutable parts.
+func (c *cachedRevision) DeepCopyObject() runtime.Object {
+	cp := *c
+	return &cp
+}
+
+// trimReplicaSet is the ReplicaSet informer's transform: it replaces each
+// ReplicaSet by its cachedRevision. It is idempotent: anything else passes
+// unchanged.
 func trimReplicaSet(obj any) (any, error) {
 	rs, ok := obj.(*appsv1.ReplicaSet)
 	if !ok {
 		return obj, nil
 	}
-	out := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{
-		Name: rs.Name, Namespace: rs.Namespace, UID: rs.UID, ResourceVersion: rs.ResourceVersion,
-		CreationTimestamp: rs.CreationTimestamp,
-	}}
-	if ref := ownerRef(rs.OwnerReferences); ref != nil {
-		out.OwnerReferences = []metav1.OwnerReference{{APIVersion: ref.APIVersion, Kind: ref.Kind, Name: ref.Name, Controller: ref.Controller}}
+	return newCachedRevision(rs), nil
+}
+
+func newCachedRevision(rs *appsv1.ReplicaSet) *cachedRevision {
+	r, ok := RevisionFromAPI(rs)
+	return &cachedRevision{compactMeta: newCompactMeta(&rs.ObjectMeta), rev: r, ok: ok}
+}
+
+// revisionOf returns obj as the ReplicaSet informer caches it, or nil; a
+// *appsv1.ReplicaSet, which only tests hand the handler directly, is
+// converted.
+func revisionOf(obj any) *cachedRevision {
+	switch o := obj.(type) {
+	case *cachedRevision:
+		return o
+	case *appsv1.ReplicaSet:
+		return newCachedRevision(o)
 	}
-	if h, ok := rs.Labels[templateHashLabel]; ok {
-		out.Labels = map[string]string{templateHashLabel: h}
-	}
-	if v, ok := rs.Annotations[revisionAnnotation]; ok {
-		out.Annotations = map[string]string{revisionAnnotation: v}
-	}
-	spec := &rs.Spec.Template.Spec
-	for _, c := range spec.InitContainers {
-		out.Spec.Template.Spec.InitContainers = append(out.Spec.Template.Spec.InitContainers, corev1.Container{Name: c.Name, Image: c.Image})
-	}
-	for _, c := range spec.Containers {
-		out.Spec.Template.Spec.Containers = append(out.Spec.Template.Spec.Containers, corev1.Container{Name: c.Name, Image: c.Image})
-	}
-	return out, nil
+	return nil
 }
 
 // disruptionTarget returns the reason of the pod's DisruptionTarget

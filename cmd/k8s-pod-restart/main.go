@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/k8s-pod-restart/k8s-pod-restart/input"
@@ -26,7 +27,23 @@ const (
 	exitBadConfig = 2
 )
 
-func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+func main() {
+	tuneGC()
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// defaultGCPercent is the agent's GOGC unless the environment sets one. Its
+// heap is mostly its caches, which live as long as the process: collecting
+// when the heap has grown by half of them instead of all of them keeps the
+// resident memory at 50,000 pods under 150 MiB (BENCHMARKS.md), for
+// collections that cost little CPU at the rate pods change.
+const defaultGCPercent = 50
+
+func tuneGC() {
+	if _, ok := os.LookupEnv("GOGC"); !ok {
+		debug.SetGCPercent(defaultGCPercent)
+	}
+}
 
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("k8s-pod-restart", flag.ContinueOnError)

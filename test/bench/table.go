@@ -12,7 +12,12 @@ import (
 func printTable(w io.Writer, r *result) {
 	fmt.Fprintf(w, "\n%d pods (+%d reaction pods); churn %.0f updates/s over %d pods for %.0fs (%d updates); rest %.0fs\n",
 		r.Pods, r.ReactionPods, r.ChurnRate, r.ChurnPods, r.ChurnSeconds, r.ChurnUpdates, r.RestSeconds)
-	fmt.Fprintf(w, "machine: %d CPUs, %.1f GiB, %s; %s\n\n", r.Machine.CPUs, float64(r.Machine.MemoryKB)/(1<<20), r.Machine.CPUModel, r.Machine.Go)
+	fmt.Fprintf(w, "machine: %d CPUs, %.1f GiB, %s; %s; load average %s\n", r.Machine.CPUs, float64(r.Machine.MemoryKB)/(1<<20),
+		r.Machine.CPUModel, r.Machine.Go, strings.Join(r.LoadAvg, ", "))
+	if r.AgentEnv != "" {
+		fmt.Fprintf(w, "agent environment: %s\n", r.AgentEnv)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight|tabwriter.Debug)
 	cols := []*watcherResult{&r.Agent, &r.Informer, &r.KSM}
 	fmt.Fprintln(tw, "measure\tk8s-pod-restart\tplain informer\tkube-state-metrics\tours/informer\tours/KSM\t")
