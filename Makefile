@@ -46,7 +46,7 @@ test: controlplane vet
 
 # Measures the agent side by side with a plain client-go informer and
 # kube-state-metrics on N pods of a local control plane, and prints the table
-# of BENCHMARKS.md; raw numbers go to bench-results/N.json. About 5 minutes
+# of BENCHMARKS.md; raw numbers go to test/bench/results/N.json. About 5 minutes
 # for N=10000, 10 for N=50000; kube-state-metrics is built once (2 minutes).
 bench: controlplane
 	$(GO) run ./test/bench -pods $(N)

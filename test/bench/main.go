@@ -7,7 +7,7 @@
 // update), crashes pods in fresh namespaces under the same churn (the
 // agent's reaction latency), lets everything rest (CPU at rest, RSS), and
 // prints one table with ours/theirs ratios. Raw numbers go to
-// bench-results/N.json.
+// test/bench/results/N.json.
 //
 //	make bench N=10000    (or: go run ./test/bench -pods 10000)
 //
@@ -84,7 +84,7 @@ func run() int {
 	flag.BoolVar(&o.skipPlain, "skip-informer", false, "do not run the plain informer")
 	flag.StringVar(&o.apiMemLimit, "apiserver-memlimit", "8GiB", "kube-apiserver's GOMEMLIMIT")
 	flag.Int64Var(&o.etcdQuota, "etcd-quota", 8<<30, "etcd's --quota-backend-bytes")
-	flag.StringVar(&o.out, "out", "bench-results", "directory of the JSON results")
+	flag.StringVar(&o.out, "out", "test/bench/results", "directory of the JSON results")
 	flag.BoolVar(&o.keep, "keep", false, "keep the run directory and the control plane's files")
 	flag.StringVar(&o.agentBin, "agent", "", "agent binary to measure (default: build this tree's)")
 	flag.Parse()
