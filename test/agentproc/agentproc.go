@@ -83,6 +83,7 @@ func Start(opts Options) (*Process, error) {
 	cmd := exec.Command(opts.Binary, args...)
 	cmd.Env = append(os.Environ(), opts.Env...)
 	cmd.Stderr = logFile
+	cmd.SysProcAttr = procAttr()
 	p := &Process{cmd: cmd, logPath: logPath, stdout: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout = p.stdout
 	if err := cmd.Start(); err != nil {
