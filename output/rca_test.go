@@ -2,7 +2,6 @@ package output
 
 import (
 	"encoding/json"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -95,38 +94,6 @@ func encAddAnalysis(d *detect.Decision) {
 			{Reason: detect.ExpectedRollout, Pods: 3, Restarts: 5, Workloads: []detect.Owner{api}},
 			{Reason: detect.ExpectedEvicted, Pods: 2, Nodes: []detect.Node{{Name: "node-c", Unschedulable: true, Conditions: detect.NodeDiskPressure}}, Workloads: []detect.Owner{worker}},
 		},
-	}
-}
-
-// TestRCAJSONEntriesDocumented checks the documented keys of the
-// analysis' JSON fields against the structs that encode them, in order.
-func TestRCAJSONEntriesDocumented(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		typ  reflect.Type
-		keys []jsonKey
-	}{
-		{"causes", reflect.TypeFor[causeDetail](), causeKeys},
-		{"top_workloads", reflect.TypeFor[workloadDetail](), workloadKeys},
-		{"top_nodes", reflect.TypeFor[nodeDetail](), nodeKeys},
-		{"trigger", reflect.TypeFor[triggerDetail](), triggerKeys},
-		{"not_counted", reflect.TypeFor[expectedDetail](), expectedKeys},
-		{"events", reflect.TypeFor[eventDetail](), eventKeys},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var want, got []schemaEntryJSON
-			for _, k := range tc.keys {
-				want = append(want, schemaEntryJSON{k.name, k.typ})
-			}
-			for i := range tc.typ.NumField() {
-				f := tc.typ.Field(i)
-				name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-				got = append(got, schemaEntryJSON{name, jsonType(f.Type)})
-			}
-			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("documented (-want) versus encoded (+got):\n%s", diff)
-			}
-		})
 	}
 }
 

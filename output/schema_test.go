@@ -147,6 +147,12 @@ func TestJSONEntriesDocumented(t *testing.T) {
 	}{
 		{"abnormal_pods", reflect.TypeOf(podDetail{}), abnormalPodKeys},
 		{"container_statuses", reflect.TypeOf(containerDetail{}), containerStatusKeys},
+		{"causes", reflect.TypeFor[causeDetail](), causeKeys},
+		{"top_workloads", reflect.TypeFor[workloadDetail](), workloadKeys},
+		{"top_nodes", reflect.TypeFor[nodeDetail](), nodeKeys},
+		{"trigger", reflect.TypeFor[triggerDetail](), triggerKeys},
+		{"not_counted", reflect.TypeFor[expectedDetail](), expectedKeys},
+		{"events", reflect.TypeFor[eventDetail](), eventKeys},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
