@@ -59,7 +59,7 @@ type Options struct {
 type Process struct {
 	cmd     *exec.Cmd
 	logPath string
-	stdout  *syncBuffer
+	stdout  *SyncBuffer
 	done    chan struct{}
 	waitErr error
 }
@@ -84,7 +84,7 @@ func Start(opts Options) (*Process, error) {
 	cmd.Env = append(os.Environ(), opts.Env...)
 	cmd.Stderr = logFile
 	cmd.SysProcAttr = procAttr()
-	p := &Process{cmd: cmd, logPath: logPath, stdout: &syncBuffer{}, done: make(chan struct{})}
+	p := &Process{cmd: cmd, logPath: logPath, stdout: &SyncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout = p.stdout
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
@@ -154,18 +154,22 @@ func (p *Process) WaitLog(ctx context.Context, s string) error {
 	return nil
 }
 
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer that a child's output goroutine may write
+// while another goroutine reads it.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+// Write appends p.
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+// String returns what was written so far.
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()

@@ -11,9 +11,10 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/k8s-pod-restart/k8s-pod-restart/test/agentproc"
 )
 
 // clockTicks is the unit of utime and stime in /proc/<pid>/stat (USER_HZ,
@@ -81,7 +82,7 @@ type child struct {
 	cmd     *exec.Cmd
 	started time.Time
 	done    chan struct{}
-	out     *syncBuffer // stdout, also kept in memory
+	out     *agentproc.SyncBuffer // stdout, also kept in memory
 }
 
 // startChild starts bin; stdout goes to the log and to memory, stderr to the
@@ -92,7 +93,7 @@ func startChild(name, bin string, args, env []string, logPath string) (*child, e
 		return nil, err
 	}
 	fmt.Fprintf(logFile, "=== %s %s\n", bin, strings.Join(args, " "))
-	c := &child{name: name, logPath: logPath, done: make(chan struct{}), out: &syncBuffer{}}
+	c := &child{name: name, logPath: logPath, done: make(chan struct{}), out: &agentproc.SyncBuffer{}}
 	c.cmd = exec.Command(bin, args...)
 	c.cmd.Env = append(os.Environ(), env...)
 	c.cmd.Stdout = &teeWriter{c.out, logFile}
@@ -140,23 +141,6 @@ func (c *child) waitOutput(ctx context.Context, re *regexp.Regexp) ([]string, er
 		case <-tick.C:
 		}
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 type teeWriter struct {
