@@ -17,7 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
 
-	"github.com/k8s-pod-restart/k8s-pod-restart/output"
+	"github.com/k8s-pod-restart/k8s-pod-restart/output/datakit"
 )
 
 // Config is one [[inputs.k8s_pod_restart]] block: the settings for watching
@@ -204,7 +204,7 @@ func (c *Config) Validate() error {
 
 	if c.DatakitURL != "" {
 		if err := checkDatakitURL(c.DatakitURL); err != nil {
-			add("datakit_url", "%q %w", output.RedactURL(c.DatakitURL), err)
+			add("datakit_url", "%q %w", datakit.RedactURL(c.DatakitURL), err)
 		}
 		if c.QueueDir == "" {
 			add("queue_dir", "must not be empty when datakit_url is set")

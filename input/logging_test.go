@@ -13,6 +13,7 @@ import (
 
 	"github.com/k8s-pod-restart/k8s-pod-restart/detect"
 	"github.com/k8s-pod-restart/k8s-pod-restart/output"
+	"github.com/k8s-pod-restart/k8s-pod-restart/output/datakit"
 )
 
 // TestDecisionLogLines checks that every decision is logged as one line at
@@ -20,7 +21,7 @@ import (
 func TestDecisionLogLines(t *testing.T) {
 	var logs bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})).With("cluster", "prod")
-	w, err := output.New(output.Config{Stdout: io.Discard, Encoder: output.EncoderConfig{Cluster: "prod"}}, log)
+	w, err := datakit.New(datakit.Config{Stdout: io.Discard, Encoder: output.EncoderConfig{Cluster: "prod"}}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +76,7 @@ func TestRedactURL(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
-			if got := output.RedactURL(tc.in); got != tc.want {
+			if got := datakit.RedactURL(tc.in); got != tc.want {
 				t.Errorf("RedactURL(%q) = %q, want %q", tc.in, got, tc.want)
 			}
 		})

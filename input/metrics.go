@@ -11,7 +11,7 @@ import (
 
 	"github.com/k8s-pod-restart/k8s-pod-restart/collect"
 	"github.com/k8s-pod-restart/k8s-pod-restart/detect"
-	"github.com/k8s-pod-restart/k8s-pod-restart/output"
+	"github.com/k8s-pod-restart/k8s-pod-restart/output/datakit"
 )
 
 // metricNamespace prefixes every series of the agent's own.
@@ -93,7 +93,7 @@ func newAgentMetrics(version string) *agentMetrics {
 	return m
 }
 
-// observeSend is output.Config.ObserveSend.
+// observeSend is datakit.Config.ObserveSend.
 func (m *agentMetrics) observeSend(category string, latency time.Duration) {
 	if m == nil {
 		return
@@ -166,7 +166,7 @@ type sources struct {
 	watcher  func() collect.Stats
 	synced   func() bool
 	detector func() detect.Counts
-	output   func() output.Stats
+	output   func() datakit.Stats
 	// queueMaxBytes bounds the disk queue; 0 when writing to standard
 	// output, without a queue.
 	queueMaxBytes int64
@@ -282,7 +282,7 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 
 	o := c.src.output()
 	now := c.now()
-	for i, s := range []*output.CategoryStats{&o.Events, &o.Metrics} {
+	for i, s := range []*datakit.CategoryStats{&o.Events, &o.Metrics} {
 		cat := outputCategories[i]
 		counter(c.queued, s.Queued, cat)
 		counter(c.sent, s.Sent, cat)

@@ -12,7 +12,7 @@ import (
 
 	"github.com/k8s-pod-restart/k8s-pod-restart/collect"
 	"github.com/k8s-pod-restart/k8s-pod-restart/detect"
-	"github.com/k8s-pod-restart/k8s-pod-restart/output"
+	"github.com/k8s-pod-restart/k8s-pod-restart/output/datakit"
 )
 
 // TestStatsCollector checks each scrape-time series against the sources it
@@ -26,11 +26,11 @@ func TestStatsCollector(t *testing.T) {
 		detector: func() detect.Counts {
 			return detect.Counts{Namespaces: 3, Pods: 25, Faults: [detect.LevelCritical + 1]int{detect.LevelWarning: 1, detect.LevelCritical: 2}}
 		},
-		output: func() output.Stats {
-			return output.Stats{
-				Events: output.CategoryStats{Queued: 6, Sent: 5, Retried: 2, Rejected: 1, Overflow: 0, Invalid: 1, QueueBytes: 300,
+		output: func() datakit.Stats {
+			return datakit.Stats{
+				Events: datakit.CategoryStats{Queued: 6, Sent: 5, Retried: 2, Rejected: 1, Overflow: 0, Invalid: 1, QueueBytes: 300,
 					FailingSince: srvT0.Add(-90 * time.Second)},
-				Metrics: output.CategoryStats{Queued: 40, Sent: 38, Overflow: 2, QueueBytes: 1200},
+				Metrics: datakit.CategoryStats{Queued: 40, Sent: 38, Overflow: 2, QueueBytes: 1200},
 			}
 		},
 		queueMaxBytes: 4096,

@@ -20,6 +20,7 @@ import (
 	"github.com/k8s-pod-restart/k8s-pod-restart/collect"
 	"github.com/k8s-pod-restart/k8s-pod-restart/detect"
 	"github.com/k8s-pod-restart/k8s-pod-restart/output"
+	"github.com/k8s-pod-restart/k8s-pod-restart/output/datakit"
 )
 
 // debounce is how long a namespace's changes gather before it is evaluated:
@@ -92,7 +93,7 @@ func runCluster(ctx context.Context, cfg *Config, log *slog.Logger, opts RunOpti
 	if cfg.DatakitURL != "" {
 		queueDir = filepath.Join(cfg.QueueDir, cfg.ClusterName)
 	}
-	writer, err := output.New(output.Config{
+	writer, err := datakit.New(datakit.Config{
 		URL:           cfg.DatakitURL,
 		Stdout:        opts.Stdout,
 		QueueDir:      queueDir,
@@ -174,7 +175,7 @@ type cluster struct {
 	clock    clock.WithTicker
 	detector *detect.Detector
 	watcher  *collect.Watcher
-	writer   *output.Writer
+	writer   *datakit.Writer
 	store    stateStore    // nil: faults are not persisted
 	role     atomic.Value  // string: roleSingle, roleLeader or roleStandby
 	metrics  *agentMetrics // nil: none

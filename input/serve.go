@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/k8s-pod-restart/k8s-pod-restart/output"
+	"github.com/k8s-pod-restart/k8s-pod-restart/output/datakit"
 )
 
 // Readiness of the output: the agent is not ready while DataKit has been
@@ -74,7 +74,7 @@ func (s *sources) outputCheck(now time.Time) check {
 
 	var since time.Time
 	lastErr := ""
-	for _, c := range []*output.CategoryStats{&st.Events, &st.Metrics} {
+	for _, c := range []*datakit.CategoryStats{&st.Events, &st.Metrics} {
 		if !c.FailingSince.IsZero() && (since.IsZero() || c.FailingSince.Before(since)) {
 			since, lastErr = c.FailingSince, c.LastError
 		}

@@ -15,7 +15,7 @@ import (
 
 	"github.com/k8s-pod-restart/k8s-pod-restart/collect"
 	"github.com/k8s-pod-restart/k8s-pod-restart/detect"
-	"github.com/k8s-pod-restart/k8s-pod-restart/output"
+	"github.com/k8s-pod-restart/k8s-pod-restart/output/datakit"
 )
 
 var srvT0 = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
@@ -27,18 +27,18 @@ func srvSources() *sources {
 		watcher:       func() collect.Stats { return collect.Stats{} },
 		synced:        func() bool { return true },
 		detector:      func() detect.Counts { return detect.Counts{} },
-		output:        func() output.Stats { return output.Stats{} },
+		output:        func() datakit.Stats { return datakit.Stats{} },
 		queueMaxBytes: 1000,
 	}
 }
 
 // failing returns output stats of sends failing since since, with queued
 // bytes on the queue.
-func failing(since time.Time, queued int64) func() output.Stats {
-	return func() output.Stats {
-		return output.Stats{
-			Events:  output.CategoryStats{QueueBytes: queued / 2, FailingSince: since, LastError: "connection refused"},
-			Metrics: output.CategoryStats{QueueBytes: queued - queued/2},
+func failing(since time.Time, queued int64) func() datakit.Stats {
+	return func() datakit.Stats {
+		return datakit.Stats{
+			Events:  datakit.CategoryStats{QueueBytes: queued / 2, FailingSince: since, LastError: "connection refused"},
+			Metrics: datakit.CategoryStats{QueueBytes: queued - queued/2},
 		}
 	}
 }

@@ -3,6 +3,8 @@ package output
 import (
 	"fmt"
 	"strings"
+
+	"github.com/k8s-pod-restart/k8s-pod-restart/output/render"
 )
 
 // Measurement is the measurement of both the events and the metrics. For an
@@ -252,7 +254,7 @@ func SchemaMarkdown() string {
 	writeJSONTable(&b, containerStatusKeys)
 	writeRCAJSONTables(&b)
 	fmt.Fprintf(&b, "\nString values in the arrays are cut to %d bytes, but `log_tail`, which `log_tail_bytes` bounds. `df_message` lists at most %d pods, %d containers and %d Warning events, cutting free text to %d characters, and says how many it left out; it is at most %d KiB, cut at a line with a note past that.\n",
-		maxJSONString, maxMessagePods, maxMessageContainers, maxMessageEvents, maxMessageText, maxMessageBytes>>10)
+		maxJSONString, render.MaxPods, render.MaxContainers, render.MaxEvents, render.MaxText, render.MaxBytes>>10)
 	return b.String()
 }
 

@@ -177,33 +177,6 @@ func TestRCAMessage(t *testing.T) {
 	}
 }
 
-func TestCodeFence(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"plain", "```"},
-		{"a ``` b", "````"},
-		{"`````", "``````"},
-	} {
-		if got := codeFence(tc.in); got != tc.want {
-			t.Errorf("codeFence(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
-}
-
-func TestCapMessage(t *testing.T) {
-	short := "### x\n\nshort\n"
-	if got := capMessage(short, "cut"); got != short {
-		t.Errorf("a short message changed: %q", got)
-	}
-	long := "### x\n\n```text\n" + strings.Repeat("a line of a log\n", maxMessageBytes/8)
-	got := capMessage(long, "cut")
-	if len(got) > maxMessageBytes {
-		t.Errorf("capped message is %d bytes, want at most %d", len(got), maxMessageBytes)
-	}
-	if !strings.HasSuffix(got, "\n```\n\ncut\n") {
-		t.Errorf("capped message does not close its code block and end with the note: %q", got[len(got)-40:])
-	}
-}
-
 // TestRCAMessageHostile puts hostile names everywhere the analysis shows
 // cluster data: the tables keep their columns and no markup gets through.
 func TestRCAMessageHostile(t *testing.T) {

@@ -121,7 +121,7 @@ func (e *Encoder) rcaFields(b *kvBuilder, d *detect.Decision) error {
 	if dom == nil {
 		return nil
 	}
-	b.field(keySummary, e.msgs.summaryLine(s, func(s string) string { return plain(s, maxMessageText) }))
+	b.field(keySummary, e.text.Summary(s))
 	b.field(keyDominantCause, dom.Cause.String())
 	b.field(keyDominantShare, s.Share(dom))
 

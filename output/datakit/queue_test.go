@@ -1,4 +1,4 @@
-package output
+package datakit
 
 import (
 	"encoding/binary"
@@ -10,12 +10,14 @@ import (
 	"github.com/GuanceCloud/cliutils/diskcache"
 	"github.com/GuanceCloud/cliutils/point"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/k8s-pod-restart/k8s-pod-restart/output"
 )
 
 // wtMetricLines encodes a metric batch as Write queues it.
 func wtMetricLines(t *testing.T, namespaces ...string) []byte {
 	t.Helper()
-	enc, err := NewEncoder(wtEncoderConfig)
+	enc, err := output.NewEncoder(wtEncoderConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +30,7 @@ func wtMetricLines(t *testing.T, namespaces ...string) []byte {
 		}
 		pts = append(pts, pt)
 	}
-	lines, err := EncodeLines(pts)
+	lines, err := output.EncodeLines(pts)
 	if err != nil {
 		t.Fatal(err)
 	}

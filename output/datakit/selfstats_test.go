@@ -1,4 +1,4 @@
-package output
+package datakit
 
 import (
 	"bytes"
@@ -14,40 +14,65 @@ import (
 
 	"github.com/GuanceCloud/cliutils/point"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/k8s-pod-restart/k8s-pod-restart/output"
 )
 
-// TestWriteAgent checks that Batch.Agent is written as a point of
-// AgentMeasurement in the batch of the namespaces' metrics.
+// wtAgentStats are the agent stats of the tests.
+var wtAgentStats = output.AgentStats{CPUUsage: 1.25, CPUSeconds: 12.5, RSSBytes: 48 << 20, OpenFiles: 17, Goroutines: 93}
+
+// wtPointNames decodes a metric body as DataKit does in strict mode and
+// returns measurement/namespace of each point.
+func wtPointNames(t *testing.T, body []byte) []string {
+	t.Helper()
+	dec := point.GetDecoder(point.WithDecEncoding(point.LineProtocol))
+	defer point.PutDecoder(dec)
+	pts, err := dec.Decode(body, append([]point.Option{point.WithPrecision(point.PrecNS)}, point.DefaultMetricOptions()...)...)
+	if err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	var names []string
+	for _, pt := range pts {
+		if len(pt.Warns()) > 0 {
+			t.Errorf("decode: warnings: %s", pt.WarnsPretty())
+		}
+		names = append(names, pt.Name()+"/"+pt.GetTag("namespace"))
+	}
+	return names
+}
+
+// TestWriteAgent checks that output.Batch.Agent is written as a point of
+// output.AgentMeasurement in the batch of the namespaces' metrics.
 func TestWriteAgent(t *testing.T) {
-	bad := AgentStats{CPUUsage: math.NaN()}
+	bad := output.AgentStats{CPUUsage: math.NaN()}
 	tests := []struct {
 		name    string
-		batch   Batch
+		batch   output.Batch
 		want    []string // measurement/namespace of the points written
 		wantErr string
 		invalid uint64
 	}{
 		{
 			name:  "agent only",
-			batch: Batch{At: wtT0, Agent: &encAgentStats},
-			want:  []string{AgentMeasurement + "/"},
+			batch: output.Batch{At: wtT0, Agent: &wtAgentStats},
+			want:  []string{output.AgentMeasurement + "/"},
 		},
 		{
 			name:  "metrics then agent",
-			batch: Batch{At: wtT0, Stats: wtMetrics("shop", "cart").Stats, Agent: &encAgentStats},
-			want:  []string{Measurement + "/shop", Measurement + "/cart", AgentMeasurement + "/"},
+			batch: output.Batch{At: wtT0, Stats: wtMetrics("shop", "cart").Stats, Agent: &wtAgentStats},
+			want:  []string{output.Measurement + "/shop", output.Measurement + "/cart", output.AgentMeasurement + "/"},
 		},
 		{
 			name:    "agent stats that fail to encode are skipped",
-			batch:   Batch{At: wtT0, Stats: wtMetrics("shop").Stats, Agent: &bad},
-			want:    []string{Measurement + "/shop"},
+			batch:   output.Batch{At: wtT0, Stats: wtMetrics("shop").Stats, Agent: &bad},
+			want:    []string{output.Measurement + "/shop"},
 			wantErr: "1 of 2 skipped",
 			invalid: 1,
 		},
 		{
 			name:  "no agent",
 			batch: wtMetrics("shop"),
-			want:  []string{Measurement + "/shop"},
+			want:  []string{output.Measurement + "/shop"},
 		},
 	}
 	for _, tc := range tests {
@@ -61,10 +86,7 @@ func TestWriteAgent(t *testing.T) {
 			if (err == nil) != (tc.wantErr == "") || err != nil && !strings.Contains(err.Error(), tc.wantErr) {
 				t.Errorf("Write: %v, want error containing %q", err, tc.wantErr)
 			}
-			var got []string
-			for _, p := range encDecodeDataKit(t, out.Bytes(), point.DefaultMetricOptions()) {
-				got = append(got, p.Name+"/"+p.Tags["namespace"])
-			}
+			got := wtPointNames(t, out.Bytes())
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("points written (-want +got):\n%s", diff)
 			}

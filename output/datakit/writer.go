@@ -1,4 +1,4 @@
-package output
+package datakit
 
 import (
 	"context"
@@ -7,87 +7,24 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/GuanceCloud/cliutils/point"
 	"golang.org/x/sync/errgroup"
 	"k8s.io/utils/clock"
 
-	"github.com/k8s-pod-restart/k8s-pod-restart/detect"
-)
-
-// Defaults applied to the zero values of Config.
-const (
-	DefaultQueueMaxBytes = 256 << 20 // 256 MiB
-	DefaultTimeout       = 30 * time.Second
-	DefaultMaxBackoff    = time.Minute
+	"github.com/k8s-pod-restart/k8s-pod-restart/output"
 )
 
 // ErrClosed reports a Write or Run on a closed Writer.
 var ErrClosed = errors.New("output writer closed")
 
-// Config configures a Writer. Zero values take the documented defaults; New
-// leaves the caller's Config as it is.
-type Config struct {
-	// URL is DataKit's base URL, such as
-	// http://datakit-service.datakit.svc:9529. Empty writes the line
-	// protocol to Stdout instead, with no queue.
-	URL string
-	// Stdout receives the line protocol when URL is empty; required then.
-	Stdout io.Writer
-	// QueueDir holds the disk queues when URL is set; required then. See
-	// the package documentation for its layout. Only one Writer may use a
-	// directory at a time.
-	QueueDir string
-	// QueueMaxBytes bounds the bytes of both queues together, in-flight
-	// batches included; 0 means DefaultQueueMaxBytes (256 MiB).
-	QueueMaxBytes int64
-	// Input is the input= query value under which DataKit's monitor shows
-	// the writes, such as k8s_pod_restart; required when URL is set.
-	Input string
-	// Encoder configures the encoding of events and metrics.
-	Encoder EncoderConfig
-	// Clock times retries and send latencies; nil means the real clock.
-	Clock clock.Clock
-	// HTTPClient sends the requests; nil means a client of the package's
-	// own. Each request is bounded by Timeout whatever the client's.
-	HTTPClient *http.Client
-	// Timeout bounds one request; 0 means DefaultTimeout (30 s, as long as
-	// DataKit waits before answering 408).
-	Timeout time.Duration
-	// MaxBackoff caps the wait between two attempts at a batch (not a
-	// Retry-After DataKit asks for); 0 means DefaultMaxBackoff (1 min).
-	MaxBackoff time.Duration
-	// ObserveSend, when set, is called with the category ("keyevent" or
-	// "metric") and the latency of every request DataKit accepted, on the
-	// sending goroutine: it must return quickly. It feeds the agent's
-	// latency histogram.
-	ObserveSend func(category string, latency time.Duration)
-}
-
-// Batch is what one evaluation produces: its decisions become events, its
-// stats metrics.
-type Batch struct {
-	At        time.Time // the evaluation's instant: the metrics' timestamp
-	Decisions []detect.Decision
-	Stats     []detect.Stats
-	// Agent, when set, is written as a point of AgentMeasurement in the
-	// same metric batch as Stats.
-	Agent *AgentStats
-}
-
-// Writer encodes batches and delivers them to DataKit through disk queues,
-// or writes them to Stdout when no URL is configured. Write, Stats and Close
-// are safe for concurrent use; Run runs once at a time.
-//
 // Run owns the sender goroutines and waits for them before it returns; Close
 // stops a running Run, waits for it, and then sends what it can itself.
 type Writer struct {
 	log   *slog.Logger
-	enc   *Encoder
+	enc   *output.Encoder
 	clock clock.Clock
 
 	// Without a URL: stdout, guarded by outMu.
@@ -116,7 +53,7 @@ type Writer struct {
 // attributes (such as the cluster).
 func New(cfg Config, log *slog.Logger) (*Writer, error) {
 	cfgErr := cfg.validate()
-	enc, encErr := NewEncoder(cfg.Encoder)
+	enc, encErr := output.NewEncoder(cfg.Encoder)
 	if err := errors.Join(cfgErr, encErr); err != nil {
 		return nil, err
 	}
@@ -171,76 +108,6 @@ func New(cfg Config, log *slog.Logger) (*Writer, error) {
 	return w, nil
 }
 
-func (c *Config) validate() error {
-	var errs []error
-	if c.URL == "" {
-		if c.Stdout == nil {
-			errs = append(errs, errors.New("stdout is required without a DataKit URL"))
-		}
-	} else {
-		if err := checkURL(c.URL); err != nil {
-			errs = append(errs, fmt.Errorf("DataKit URL %q: %w", RedactURL(c.URL), err))
-		}
-		if c.QueueDir == "" {
-			errs = append(errs, errors.New("queue directory is required with a DataKit URL"))
-		}
-		if c.Input == "" {
-			errs = append(errs, errors.New("input name is required with a DataKit URL"))
-		}
-	}
-	if c.QueueMaxBytes < 0 {
-		errs = append(errs, fmt.Errorf("queue max bytes %d must not be negative", c.QueueMaxBytes))
-	}
-	if c.Timeout < 0 {
-		errs = append(errs, fmt.Errorf("timeout %v must not be negative", c.Timeout))
-	}
-	if c.MaxBackoff < 0 {
-		errs = append(errs, fmt.Errorf("max backoff %v must not be negative", c.MaxBackoff))
-	}
-	return errors.Join(errs...)
-}
-
-// RedactURL hides the password of a URL's userinfo, for messages; it does
-// so even in a URL that does not parse.
-func RedactURL(s string) string {
-	if u, err := url.Parse(s); err == nil {
-		return u.Redacted()
-	}
-	if scheme, rest, ok := strings.Cut(s, "://"); ok {
-		if at := strings.LastIndex(rest, "@"); at >= 0 {
-			return scheme + "://xxxxx@" + rest[at+1:]
-		}
-	}
-	return s
-}
-
-func checkURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil {
-		return err
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return errors.New("scheme must be http or https")
-	}
-	if u.Host == "" {
-		return errors.New("host missing")
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return errors.New("must not carry a query or fragment")
-	}
-	return nil
-}
-
-// writeURL returns the write API's URL for an endpoint: base must have passed
-// checkURL.
-func writeURL(base, endpoint, input string) string {
-	u, _ := url.Parse(base)
-	u = u.JoinPath("v1", "write", endpoint)
-	// DataKit reads these by name; the order is the documented one.
-	u.RawQuery = "precision=n&input=" + url.QueryEscape(input) + "&ignore_global_host_tags=true"
-	return u.String()
-}
-
 // Write encodes b and queues its events and metrics, fsynced, for the
 // senders; without a URL it writes them to Stdout, events first. Write never
 // waits for the network. It does not give up when ctx has ended: the batch
@@ -251,7 +118,7 @@ func writeURL(base, endpoint, input string) string {
 // cannot take are refused with an error wrapping ErrQueueFull; metrics are
 // dropped under the overflow policy without an error (they are counted and
 // logged).
-func (w *Writer) Write(ctx context.Context, b Batch) error {
+func (w *Writer) Write(ctx context.Context, b output.Batch) error {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	if w.closed {
@@ -301,7 +168,7 @@ func (w *Writer) encode(endpoint string, n int, encode1 func(i int) (*point.Poin
 	var body []byte
 	if len(pts) > 0 {
 		var err error
-		if body, err = EncodeLines(pts); err != nil {
+		if body, err = output.EncodeLines(pts); err != nil {
 			errs = append(errs, err)
 			body, invalid = nil, n
 		}
@@ -487,66 +354,4 @@ func (w *Writer) Stats() Stats {
 		s.Metrics.QueueBytes = w.store.queueBytes(w.store.metrics)
 	}
 	return s
-}
-
-// Stats are a Writer's counters. Batches are the unit of Queued, Sent,
-// Retried, Rejected and Overflow: one Write makes at most one event batch and
-// one metric batch.
-type Stats struct {
-	Events  CategoryStats // keyevent
-	Metrics CategoryStats // metric
-}
-
-// CategoryStats are the counters of one category.
-type CategoryStats struct {
-	Queued  uint64 // batches queued on disk
-	Sent    uint64 // batches DataKit accepted, or written to Stdout without a URL
-	Retried uint64 // failed attempts followed by a retry
-	// Rejected counts batches dropped because DataKit refused them with a
-	// 4xx other than 408 and 429.
-	Rejected uint64
-	// Overflow counts batches dropped (metrics) or refused (events)
-	// because the queues were full.
-	Overflow uint64
-	// Invalid counts events or metrics that failed to encode and were skipped.
-	Invalid uint64
-	// QueueBytes is what the category holds on disk: queued and in flight.
-	QueueBytes int64
-	// LastError is the last failed attempt's error, at LastErrorAt.
-	LastError   string
-	LastErrorAt time.Time
-	// SendLatency is how long the last accepted request took.
-	SendLatency time.Duration
-	// FailingSince is when the attempts failing since the last one DataKit
-	// answered began; zero while sending works. A batch DataKit rejects
-	// counts as an answer.
-	FailingSince time.Time
-}
-
-// statsRecorder holds the counters; mu guards all fields.
-type statsRecorder struct {
-	mu      sync.Mutex
-	events  CategoryStats
-	metrics CategoryStats
-	// overflowing is whether the last put had to drop metrics: drops are
-	// logged when they start and when they stop, not at every Write.
-	overflowing bool
-	overflowed  uint64 // metric batches dropped since overflowing began
-}
-
-// update applies f to the counters of the category an endpoint names.
-func (r *statsRecorder) update(endpoint string, f func(*CategoryStats)) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if endpoint == endpointEvents {
-		f(&r.events)
-	} else {
-		f(&r.metrics)
-	}
-}
-
-func (r *statsRecorder) snapshot() Stats {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return Stats{Events: r.events, Metrics: r.metrics}
 }

@@ -1,0 +1,130 @@
+// Package render writes the text of an event, its one-line title and its
+// Markdown message, in the configured language. Every value that comes
+// from the cluster goes through the Markdown-safety helpers of text.go.
+package render
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/k8s-pod-restart/k8s-pod-restart/detect"
+)
+
+// Bounds on df_message and df_title; the schema documents them.
+const (
+	// MaxPods and MaxContainers bound the message's tables of pods and
+	// of their containers.
+	MaxPods       = 20
+	MaxContainers = 100
+	// MaxEvents bounds the Warning events table.
+	MaxEvents = 20
+	// MaxText bounds free text in a table cell or a sentence, in
+	// characters.
+	MaxText = 160
+	// MaxBytes bounds df_message: past it the message is cut at a line,
+	// closing an open code block, with a note.
+	MaxBytes = 64 << 10
+
+	// maxTitleName bounds a cluster or namespace name in df_title.
+	maxTitleName = 64
+	// maxLogLines bounds the lines of each log tail in df_message (the
+	// field container_statuses carries what log_tail_lines keeps).
+	maxLogLines = 20
+)
+
+// Event is what the text of one event is rendered from: the decision, the
+// names as the point's tags carry them, and how much of the abnormal pods
+// the point's JSON fields hold, which the message mentions when it is not
+// all.
+type Event struct {
+	Decision           *detect.Decision
+	Cluster, Namespace string
+	// TotalPods counts every pod that restarted inside the window,
+	// reported or not; JSONPods those in abnormal_pods.
+	TotalPods, JSONPods int
+	// TotalContainers counts the containers of the pods in abnormal_pods;
+	// JSONContainers those in container_statuses.
+	TotalContainers, JSONContainers int
+}
+
+// Renderer renders events in one language. It holds no mutable state and is
+// safe for concurrent use.
+type Renderer struct {
+	m *messages
+}
+
+// New returns the renderer of language, "" meaning English.
+func New(language string) (*Renderer, error) {
+	if err := CheckLanguage(language); err != nil {
+		return nil, err
+	}
+	if language == "" {
+		language = "en"
+	}
+	return &Renderer{m: catalogs[language]}, nil
+}
+
+// Languages returns the languages New accepts, sorted.
+func Languages() []string { return slices.Sorted(maps.Keys(catalogs)) }
+
+// CheckLanguage reports a language New refuses; "" is English.
+func CheckLanguage(language string) error {
+	if language == "" {
+		return nil
+	}
+	if _, ok := catalogs[language]; !ok {
+		return fmt.Errorf("language %q is not supported (supported: %s)", language, strings.Join(Languages(), ", "))
+	}
+	return nil
+}
+
+// Title renders df_title: one line of plain text.
+func (r *Renderer) Title(e *Event) string { return r.m.title(e) }
+
+// Markdown renders df_message, at most MaxBytes.
+func (r *Renderer) Markdown(e *Event) string { return r.m.markdown(e) }
+
+// Summary renders the summary field: one line of plain text naming the
+// dominant cause of the abnormal restarts; "" without abnormal restarts.
+func (r *Renderer) Summary(s *detect.Summary) string {
+	return r.m.summaryLine(s, func(s string) string { return plain(s, MaxText) })
+}
+
+// CheckerName is the checker's human-readable name.
+func (r *Renderer) CheckerName() string { return r.m.checkerName }
+
+// containerRef is one container of a reported pod.
+type containerRef struct {
+	report *detect.PodReport
+	index  int
+}
+
+func (c containerRef) container() *detect.Container { return &c.report.Pod.Containers[c.index] }
+
+// restarts returns the container's restarts inside the window.
+func (c containerRef) restarts() int {
+	if c.index < len(c.report.ContainerRestarts) {
+		return c.report.ContainerRestarts[c.index]
+	}
+	return 0
+}
+
+// containerID returns the current container's ID, or the last terminated
+// one's before a new one started, as container_statuses reports it.
+func containerID(c *detect.Container) string {
+	if c.ContainerID != "" {
+		return c.ContainerID
+	}
+	return c.Last.ContainerID
+}
+
+// rfc3339 formats t in UTC to the second; "" for the zero time.
+func rfc3339(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
