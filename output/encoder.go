@@ -99,6 +99,8 @@ func CheckTagKey(k string) error {
 		return errors.New("contains a dot")
 	case strings.HasSuffix(k, `\`):
 		return errors.New(`ends with \`)
+	case backslashBeforeSpecial(k):
+		return errors.New(errBackslashSpecial)
 	case k == "source":
 		return errors.New("reserved: DataKit makes the measurement the event's source")
 	case strings.HasPrefix(k, "df_"):
@@ -123,8 +125,59 @@ func CheckTagValue(v string) error {
 		return errors.New("contains control characters")
 	case strings.HasSuffix(v, `\`):
 		return errors.New(`ends with \`)
+	case backslashBeforeSpecial(v):
+		return errors.New(errBackslashSpecial)
 	}
 	return nil
+}
+
+// errBackslashSpecial says why a tag key or value may not hold a backslash
+// right before a space, comma or equals sign.
+const errBackslashSpecial = `has a \ before a space, comma or "=", which DataKit's line protocol parser cannot read back`
+
+// backslashBeforeSpecial reports a backslash right before a space, comma or
+// equals sign. Line protocol escapes those three with a backslash and
+// leaves backslashes as they are, so `x\ y` is written `x\\ y`: the tag
+// parser of DataKit's influxdb1-client fork (scanTagsValue) reads an escaped
+// space, but its line splitter (scanLine) reads `\\` as an escaped
+// backslash and the space as the end of the tags, and then takes a `]` or a
+// quote after it for field syntax: the line is cut and DataKit refuses the
+// whole request.
+func backslashBeforeSpecial(s string) bool {
+	for i := 1; i < len(s); i++ {
+		if s[i-1] == '\\' && isLPSpecial(s[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+// isLPSpecial reports the bytes line protocol escapes in tag keys and values.
+func isLPSpecial(c byte) bool { return c == ' ' || c == ',' || c == '=' }
+
+// dropBackslashesBeforeSpecial removes every run of backslashes that ends
+// right before a space, comma or equals sign.
+func dropBackslashesBeforeSpecial(s string) string {
+	if !backslashBeforeSpecial(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		j := i
+		for j < len(s) && s[j] == '\\' {
+			j++
+		}
+		if j > i {
+			if j == len(s) || !isLPSpecial(s[j]) {
+				b.WriteString(s[i:j])
+			}
+			i = j
+			continue
+		}
+		b.WriteByte(s[i])
+		i++
+	}
+	return b.String()
 }
 
 // CheckLanguage reports a language of titles and messages that is not
@@ -137,9 +190,10 @@ func isControl(r rune) bool { return render.IsControl(r) }
 
 // tagValue makes s a tag value that DataKit stores unchanged and both line
 // protocol decoders read back as is: invalid UTF-8 becomes U+FFFD, control
-// characters (DataKit turns newlines into spaces) become spaces and trailing
-// backslashes (which DataKit removes) are dropped. It fails when nothing is
-// left or the value is too long.
+// characters (DataKit turns newlines into spaces) become spaces, backslashes
+// right before a space, comma or equals sign (see backslashBeforeSpecial)
+// and trailing backslashes (which DataKit removes) are dropped. It fails
+// when nothing is left or the value is too long.
 func tagValue(key, s string) (string, error) {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	s = strings.Map(func(r rune) rune {
@@ -148,7 +202,7 @@ func tagValue(key, s string) (string, error) {
 		}
 		return r
 	}, s)
-	s = strings.TrimRight(s, `\`)
+	s = strings.TrimRight(dropBackslashesBeforeSpecial(s), `\`)
 	if err := CheckTagValue(s); err != nil {
 		return "", fmt.Errorf("%s %q: %w", key, s, err)
 	}

@@ -192,13 +192,15 @@ func encLargeDecision() *detect.Decision {
 	return d
 }
 
-// encHostileConfig has a cluster name and user tags that need every escape.
+// encHostileConfig has a cluster name and user tags that need every escape;
+// their backslashes are hostile but valid: none right before a space, comma
+// or equals sign.
 var encHostileConfig = EncoderConfig{
 	Cluster: "prod east,\"eu\"=1 \\x ☃",
 	Tags: map[string]string{
 		"team name,x=\"y\"": "a,b=c \"d\" \\e",
 		"env":               "生产 🚀",
-		"back\\slash":       "x\\ y",
+		"back\\slash":       "x\\y \\\\z",
 	},
 }
 
