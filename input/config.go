@@ -5,18 +5,17 @@ import (
 	"fmt"
 	"maps"
 	"net"
-	"net/url"
 	"os"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/k8s-pod-restart/k8s-pod-restart/output"
 	"github.com/k8s-pod-restart/k8s-pod-restart/output/datakit"
 )
 
@@ -124,12 +123,6 @@ func DefaultConfig() *Config {
 // TagClusterName is the tag that carries cluster_name on every point.
 const TagClusterName = "cluster_name_k8s"
 
-// reservedTagKeys are tag keys the agent writes itself; user tags may not use
-// them, nor any key starting with reservedTagPrefix (DataKit's own tags).
-var reservedTagKeys = []string{TagClusterName, "namespace"}
-
-const reservedTagPrefix = "df_"
-
 // Validate reports every problem of c, one error per problem, each starting
 // with the key it concerns; it returns nil when c is usable. It checks that a
 // kubeconfig that is set can be opened, and does no other I/O.
@@ -142,7 +135,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, &keyError{key: key, err: err})
 	}
 
-	if err := checkTagValue(c.ClusterName); err != nil {
+	if err := output.CheckTagValue(c.ClusterName); err != nil {
 		add("cluster_name", "%q %v", c.ClusterName, err)
 	} else if err := checkPathElement(c.ClusterName); err != nil {
 		add("cluster_name", "%q %v (it names the cluster's directory under queue_dir)", c.ClusterName, err)
@@ -203,7 +196,7 @@ func (c *Config) Validate() error {
 	c.checkAnalysis(add)
 
 	if c.DatakitURL != "" {
-		if err := checkDatakitURL(c.DatakitURL); err != nil {
+		if err := datakit.CheckURL(c.DatakitURL); err != nil {
 			add("datakit_url", "%q %w", datakit.RedactURL(c.DatakitURL), err)
 		}
 		if c.QueueDir == "" {
@@ -230,10 +223,10 @@ func (c *Config) Validate() error {
 	}
 
 	for _, k := range slices.Sorted(maps.Keys(c.ExtraTags)) {
-		if err := checkTagKey(k); err != nil {
+		if err := output.CheckTagKey(k); err != nil {
 			add("tags", "key %q %v", k, err)
 		}
-		if err := checkTagValue(c.ExtraTags[k]); err != nil {
+		if err := output.CheckTagValue(c.ExtraTags[k]); err != nil {
 			add("tags."+k, "%q %v", c.ExtraTags[k], err)
 		}
 	}
@@ -278,32 +271,6 @@ func (c *Config) checkNamespaces(add func(key, format string, args ...any)) {
 	}
 }
 
-// checkTagKey reports why k cannot be a user tag key.
-func checkTagKey(k string) error {
-	if slices.Contains(reservedTagKeys, k) {
-		return errors.New("is written by the agent itself")
-	}
-	if strings.HasPrefix(k, reservedTagPrefix) {
-		return fmt.Errorf("starts with %q, which is reserved for DataKit", reservedTagPrefix)
-	}
-	return checkTagValue(k)
-}
-
-// checkTagValue reports why s cannot be written as a line-protocol tag key or
-// value: it must be non-empty, without control characters (a newline ends a
-// line), and must not end with a backslash (it would escape the separator).
-func checkTagValue(s string) error {
-	switch {
-	case s == "":
-		return errors.New("must not be empty")
-	case strings.ContainsFunc(s, unicode.IsControl):
-		return errors.New("must not contain control characters")
-	case strings.HasSuffix(s, `\`):
-		return errors.New("must not end with a backslash")
-	}
-	return nil
-}
-
 // checkPathElement reports why s cannot name a directory inside another.
 func checkPathElement(s string) error {
 	if s == "." || s == ".." || strings.ContainsAny(s, `/\`) {
@@ -325,26 +292,6 @@ func checkReadable(path string) error {
 	}
 	if info.IsDir() {
 		return fmt.Errorf("%s is a directory", path)
-	}
-	return nil
-}
-
-// checkDatakitURL reports why s is not the base URL of a DataKit: an http or
-// https URL with a host and no path beyond "/", query or fragment.
-func checkDatakitURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil {
-		return fmt.Errorf("is not a URL: %w", err)
-	}
-	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return errors.New("must start with http:// or https://")
-	case u.Host == "":
-		return errors.New("has no host")
-	case u.Path != "" && u.Path != "/":
-		return fmt.Errorf("must not have a path (%q): the agent adds the API path itself", u.Path)
-	case u.RawQuery != "" || u.Fragment != "":
-		return errors.New("must not have a query or fragment")
 	}
 	return nil
 }

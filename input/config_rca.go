@@ -1,6 +1,9 @@
 package input
 
-import "github.com/k8s-pod-restart/k8s-pod-restart/collect"
+import (
+	"github.com/k8s-pod-restart/k8s-pod-restart/collect"
+	"github.com/k8s-pod-restart/k8s-pod-restart/output"
+)
 
 // Bounds of the root-cause analysis settings.
 const (
@@ -8,9 +11,6 @@ const (
 	minLogTailBytes = 64
 	maxLogTailBytes = 16 << 10
 )
-
-// languages are the values of language.
-var languages = []string{"en", "zh"}
 
 // checkAnalysis validates the settings of baseline mode, the event
 // language and log collection.
@@ -21,12 +21,8 @@ func (c *Config) checkAnalysis(add func(key, format string, args ...any)) {
 	if !(c.BaselineMargin >= 0 && c.BaselineMargin < 1) {
 		add("baseline_margin", "%v must be in [0, 1)", c.BaselineMargin)
 	}
-	known := false
-	for _, l := range languages {
-		known = known || c.Language == l
-	}
-	if !known {
-		add("language", "%q must be one of %q", c.Language, languages)
+	if err := output.CheckLanguage(c.Language); err != nil {
+		add("language", "%w", err)
 	}
 	if c.LogTailLines < 1 || c.LogTailLines > maxLogTailLines {
 		add("log_tail_lines", "%d must be in [1, %d]", c.LogTailLines, maxLogTailLines)

@@ -62,7 +62,7 @@ func (c *EncoderConfig) Validate() error {
 		size += len(k) + len(v)
 	}
 	if len(c.Tags) > maxUserTags || size > maxUserTagBytes {
-		errs = append(errs, fmt.Errorf("%d tags of %d bytes, at most %d tags of %d bytes allowed", len(c.Tags), size, maxUserTags, maxUserTagBytes))
+		errs = append(errs, fmt.Errorf("%d tags of %d bytes: must be at most %d tags of %d bytes", len(c.Tags), size, maxUserTags, maxUserTagBytes))
 	}
 	keys := make([]string, 0, len(c.Tags))
 	for k := range c.Tags {
@@ -71,14 +71,14 @@ func (c *EncoderConfig) Validate() error {
 	slices.Sort(keys)
 	for _, k := range keys {
 		if err := CheckTagKey(k); err != nil {
-			errs = append(errs, fmt.Errorf("tag key %q: %w", k, err))
+			errs = append(errs, fmt.Errorf("tag key %q %w", k, err))
 		}
 		if err := CheckTagValue(c.Tags[k]); err != nil {
-			errs = append(errs, fmt.Errorf("tag %q: value %q: %w", k, c.Tags[k], err))
+			errs = append(errs, fmt.Errorf("tag %q: value %q %w", k, c.Tags[k], err))
 		}
 	}
 	if err := CheckLanguage(c.Language); err != nil {
-		errs = append(errs, err)
+		errs = append(errs, fmt.Errorf("language %w", err))
 	}
 	return errors.Join(errs...)
 }
@@ -88,25 +88,25 @@ func (c *EncoderConfig) Validate() error {
 func CheckTagKey(k string) error {
 	switch {
 	case k == "":
-		return errors.New("empty")
+		return errors.New("must not be empty")
 	case len(k) > maxTagKeyLen:
-		return fmt.Errorf("longer than %d bytes", maxTagKeyLen)
+		return fmt.Errorf("must be at most %d bytes", maxTagKeyLen)
 	case !utf8.ValidString(k):
-		return errors.New("not valid UTF-8")
+		return errors.New("must be valid UTF-8")
 	case strings.ContainsFunc(k, isControl):
-		return errors.New("contains control characters")
+		return errors.New("must not contain control characters")
 	case strings.Contains(k, "."):
-		return errors.New("contains a dot")
+		return errors.New("must not contain a dot")
 	case strings.HasSuffix(k, `\`):
-		return errors.New(`ends with \`)
+		return errors.New("must not end with a backslash")
 	case backslashBeforeSpecial(k):
 		return errors.New(errBackslashSpecial)
 	case k == "source":
-		return errors.New("reserved: DataKit makes the measurement the event's source")
+		return errors.New("is reserved: DataKit makes the measurement the event's source")
 	case strings.HasPrefix(k, "df_"):
-		return errors.New("reserved: df_ keys are Guance's")
+		return errors.New(`starts with "df_", which is reserved for DataKit`)
 	case declaredAnywhere(k):
-		return errors.New("reserved: written by the agent")
+		return errors.New("is written by the agent itself")
 	}
 	return nil
 }
@@ -116,15 +116,15 @@ func CheckTagKey(k string) error {
 func CheckTagValue(v string) error {
 	switch {
 	case v == "":
-		return errors.New("empty")
+		return errors.New("must not be empty")
 	case len(v) > maxTagValueLen:
-		return fmt.Errorf("longer than %d bytes", maxTagValueLen)
+		return fmt.Errorf("must be at most %d bytes", maxTagValueLen)
 	case !utf8.ValidString(v):
-		return errors.New("not valid UTF-8")
+		return errors.New("must be valid UTF-8")
 	case strings.ContainsFunc(v, isControl):
-		return errors.New("contains control characters")
+		return errors.New("must not contain control characters")
 	case strings.HasSuffix(v, `\`):
-		return errors.New(`ends with \`)
+		return errors.New("must not end with a backslash")
 	case backslashBeforeSpecial(v):
 		return errors.New(errBackslashSpecial)
 	}
@@ -133,7 +133,7 @@ func CheckTagValue(v string) error {
 
 // errBackslashSpecial says why a tag key or value may not hold a backslash
 // right before a space, comma or equals sign.
-const errBackslashSpecial = `has a \ before a space, comma or "=", which DataKit's line protocol parser cannot read back`
+const errBackslashSpecial = `must not have a backslash before a space, comma or "=" (DataKit's line protocol parser cannot read it back)`
 
 // backslashBeforeSpecial reports a backslash right before a space, comma or
 // equals sign. Line protocol escapes those three with a backslash and

@@ -105,7 +105,7 @@ func TestMetricErrors(t *testing.T) {
 		{"zero time", time.Time{}, &detect.Stats{Namespace: "a"}, "zero time"},
 		{"NaN ratio", encT0, &detect.Stats{Namespace: "a", Ratio: math.NaN()}, "ratio NaN"},
 		{"infinite ratio", encT0, &detect.Stats{Namespace: "a", Ratio: math.Inf(1)}, "ratio +Inf"},
-		{"empty namespace", encT0, &detect.Stats{}, `namespace "": empty`},
+		{"empty namespace", encT0, &detect.Stats{}, `namespace "": must not be empty`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

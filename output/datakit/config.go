@@ -70,8 +70,8 @@ func (c *Config) validate() error {
 			errs = append(errs, errors.New("stdout is required without a DataKit URL"))
 		}
 	} else {
-		if err := checkURL(c.URL); err != nil {
-			errs = append(errs, fmt.Errorf("DataKit URL %q: %w", RedactURL(c.URL), err))
+		if err := CheckURL(c.URL); err != nil {
+			errs = append(errs, fmt.Errorf("DataKit URL %q %w", RedactURL(c.URL), err))
 		}
 		if c.QueueDir == "" {
 			errs = append(errs, errors.New("queue directory is required with a DataKit URL"))
@@ -106,25 +106,35 @@ func RedactURL(s string) string {
 	return s
 }
 
-func checkURL(s string) error {
+// CheckURL reports why s is not the base URL of a DataKit a Writer can
+// send to: an http or https URL with a host and no path beyond "/", query
+// or fragment; the Writer adds the API path and query itself. The reason
+// never repeats s, which may hold a password: show s through RedactURL.
+func CheckURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil {
-		return err
+		// url.Error quotes the whole URL, password included.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("is not a URL: %w", err)
 	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return errors.New("scheme must be http or https")
-	}
-	if u.Host == "" {
-		return errors.New("host missing")
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return errors.New("must not carry a query or fragment")
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return errors.New("must start with http:// or https://")
+	case u.Host == "":
+		return errors.New("has no host")
+	case u.Path != "" && u.Path != "/":
+		return fmt.Errorf("must not have a path (%q): the agent adds the API path itself", u.Path)
+	case u.RawQuery != "" || u.Fragment != "":
+		return errors.New("must not have a query or fragment")
 	}
 	return nil
 }
 
 // writeURL returns the write API's URL for an endpoint: base must have passed
-// checkURL.
+// CheckURL.
 func writeURL(base, endpoint, input string) string {
 	u, _ := url.Parse(base)
 	u = u.JoinPath("v1", "write", endpoint)

@@ -117,7 +117,7 @@ func TestDeliveryResults(t *testing.T) {
 
 func TestRequests(t *testing.T) {
 	h := wtNewHarness(t, nil)
-	h.cfg.URL += "/prefix/" // a base URL with a path keeps it
+	h.cfg.URL += "/" // the one path CheckURL allows
 	w := h.open()
 	wtWrite(t, w, output.Batch{At: wtT0, Decisions: wtEvents("shop").Decisions, Stats: wtMetrics("shop", "cart").Stats})
 	h.run(w)
@@ -133,8 +133,8 @@ func TestRequests(t *testing.T) {
 	const query = "precision=n&input=k8s_pod_restart&ignore_global_host_tags=true"
 	want := map[string]wtRequest{
 		// An event carries its Markdown message: more than gzipMinBytes.
-		endpointEvents:  {Path: "/prefix/v1/write/keyevent", Query: query, Type: "text/plain", Encoding: "gzip", Namespaces: []string{"shop"}},
-		endpointMetrics: {Path: "/prefix/v1/write/metric", Query: query, Type: "text/plain", Namespaces: []string{"shop", "cart"}},
+		endpointEvents:  {Path: "/v1/write/keyevent", Query: query, Type: "text/plain", Encoding: "gzip", Namespaces: []string{"shop"}},
+		endpointMetrics: {Path: "/v1/write/metric", Query: query, Type: "text/plain", Namespaces: []string{"shop", "cart"}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)

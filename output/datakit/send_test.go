@@ -107,8 +107,8 @@ func TestWriteURL(t *testing.T) {
 			"http://datakit-service.datakit.svc:9529/v1/write/keyevent?precision=n&input=k8s_pod_restart&ignore_global_host_tags=true"},
 		{"http://10.0.0.1:9529/", endpointMetrics, "k8s_pod_restart",
 			"http://10.0.0.1:9529/v1/write/metric?precision=n&input=k8s_pod_restart&ignore_global_host_tags=true"},
-		{"https://proxy/datakit", endpointMetrics, "a b&c",
-			"https://proxy/datakit/v1/write/metric?precision=n&input=a+b%26c&ignore_global_host_tags=true"},
+		{"https://proxy", endpointMetrics, "a b&c",
+			"https://proxy/v1/write/metric?precision=n&input=a+b%26c&ignore_global_host_tags=true"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.base, func(t *testing.T) {

@@ -222,12 +222,12 @@ func TestNewValidates(t *testing.T) {
 	}, {
 		name: "every problem at once",
 		cfg:  Config{URL: "ftp://x", QueueMaxBytes: -1, Timeout: -1, MaxBackoff: -1, Encoder: output.EncoderConfig{Cluster: "c", Language: "xx"}},
-		want: []string{"scheme must be http or https", "queue directory is required", "input name is required",
+		want: []string{"must start with http:// or https://", "queue directory is required", "input name is required",
 			"queue max bytes -1", "timeout -1ns", "max backoff -1ns", `language "xx"`},
 	}, {
 		name: "a URL with a query",
 		cfg:  Config{URL: "http://datakit:9529?x=1", QueueDir: dir, Input: "i", Encoder: wtEncoderConfig},
-		want: []string{"must not carry a query"},
+		want: []string{"must not have a query or fragment"},
 	}, {
 		name: "diskcache environment that breaks the guarantees",
 		cfg:  Config{URL: "http://datakit:9529", QueueDir: dir, Input: "i", Encoder: wtEncoderConfig},

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/k8s-pod-restart/k8s-pod-restart/detect"
@@ -76,7 +75,7 @@ func CheckLanguage(language string) error {
 		return nil
 	}
 	if _, ok := catalogs[language]; !ok {
-		return fmt.Errorf("language %q is not supported (supported: %s)", language, strings.Join(Languages(), ", "))
+		return fmt.Errorf("%q must be one of %q", language, Languages())
 	}
 	return nil
 }
