@@ -121,7 +121,11 @@ func (e *Encoder) rcaFields(b *kvBuilder, d *detect.Decision) error {
 	if dom == nil {
 		return nil
 	}
-	b.field(keySummary, e.text.Summary(s))
+	summary, err := e.text.Summary(s)
+	if err != nil {
+		return err
+	}
+	b.field(keySummary, summary)
 	b.field(keyDominantCause, dom.Cause.String())
 	b.field(keyDominantShare, s.Share(dom))
 

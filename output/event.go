@@ -89,6 +89,12 @@ func (e *Encoder) Event(d *detect.Decision) (*point.Point, error) {
 	}
 	v := &render.Event{Decision: d, Cluster: e.cluster, Namespace: ns,
 		TotalPods: det.totalPods, JSONPods: det.jsonPods, TotalContainers: det.totalContainers, JSONContainers: det.jsonContainers}
+	title, titleErr := e.text.Title(v)
+	message, messageErr := e.text.Markdown(v)
+	checkerName, nameErr := e.text.CheckerName()
+	if err := errors.Join(titleErr, messageErr, nameErr); err != nil {
+		return nil, fmt.Errorf("encode event %q: %w", d.EventID, err)
+	}
 
 	var b kvBuilder
 	e.commonTags(&b, ns)
@@ -104,10 +110,10 @@ func (e *Encoder) Event(d *detect.Decision) (*point.Point, error) {
 	b.tag(keyCheckerEventRef, hex.EncodeToString(ref[:16]))
 
 	start, dur := d.Fault.Start.Unix(), int64(d.Duration()/time.Second)
-	b.field(keyTitle, e.text.Title(v))
-	b.field(keyMessage, e.text.Markdown(v))
+	b.field(keyTitle, title)
+	b.field(keyMessage, message)
 	b.field(keyDimensionTags, dims)
-	b.field(keyCheckerName, e.text.CheckerName())
+	b.field(keyCheckerName, checkerName)
 	b.field(keyCheckerValue, d.Stats.Ratio)
 	b.field(keyDateRange, int64(d.Window/time.Second))
 	b.field(keyCheckRangeStart, d.At.Add(-d.Window).Unix())

@@ -1,12 +1,18 @@
 // Package render writes the text of an event, its one-line title and its
-// Markdown message, in the configured language. Every value that comes
-// from the cluster goes through the Markdown-safety helpers of text.go.
+// Markdown message, in the configured language. The Go code builds the view
+// of the event and lays the message out (message.go, analysis.go,
+// tables.go); every word comes from the language's text/template file,
+// lang/<code>.tmpl, embedded: adding a language is adding a file
+// (texts.go lists the templates it must define). Every value from the
+// cluster goes through the Markdown-safety helpers of text.go before a
+// template sees it.
 package render
 
 import (
 	"fmt"
 	"maps"
 	"slices"
+	"text/template"
 	"time"
 
 	"github.com/k8s-pod-restart/k8s-pod-restart/detect"
@@ -52,7 +58,7 @@ type Event struct {
 // Renderer renders events in one language. It holds no mutable state and is
 // safe for concurrent use.
 type Renderer struct {
-	m *messages
+	t *template.Template
 }
 
 // New returns the renderer of language, "" meaning English.
@@ -63,37 +69,49 @@ func New(language string) (*Renderer, error) {
 	if language == "" {
 		language = "en"
 	}
-	return &Renderer{m: catalogs[language]}, nil
+	return &Renderer{t: languages[language]}, nil
 }
 
-// Languages returns the languages New accepts, sorted.
-func Languages() []string { return slices.Sorted(maps.Keys(catalogs)) }
+// Languages returns the languages New accepts, sorted: one per file in
+// lang/.
+func Languages() []string { return slices.Sorted(maps.Keys(languages)) }
 
 // CheckLanguage reports a language New refuses; "" is English.
 func CheckLanguage(language string) error {
-	if language == "" {
-		return nil
-	}
-	if _, ok := catalogs[language]; !ok {
+	if _, ok := languages[language]; !ok && language != "" {
 		return fmt.Errorf("%q must be one of %q", language, Languages())
 	}
 	return nil
 }
 
 // Title renders df_title: one line of plain text.
-func (r *Renderer) Title(e *Event) string { return r.m.title(e) }
+func (r *Renderer) Title(e *Event) (string, error) {
+	x := &texts{t: r.t}
+	s := x.title(e)
+	return s, x.err
+}
 
 // Markdown renders df_message, at most MaxBytes.
-func (r *Renderer) Markdown(e *Event) string { return r.m.markdown(e) }
+func (r *Renderer) Markdown(e *Event) (string, error) {
+	x := &texts{t: r.t}
+	s := x.markdown(e)
+	return s, x.err
+}
 
 // Summary renders the summary field: one line of plain text naming the
 // dominant cause of the abnormal restarts; "" without abnormal restarts.
-func (r *Renderer) Summary(s *detect.Summary) string {
-	return r.m.summaryLine(s, func(s string) string { return plain(s, MaxText) })
+func (r *Renderer) Summary(s *detect.Summary) (string, error) {
+	x := &texts{t: r.t}
+	line := x.summaryLine(s, func(s string) string { return plain(s, MaxText) })
+	return line, x.err
 }
 
 // CheckerName is the checker's human-readable name.
-func (r *Renderer) CheckerName() string { return r.m.checkerName }
+func (r *Renderer) CheckerName() (string, error) {
+	x := &texts{t: r.t}
+	s := x.s("checker_name", nil)
+	return s, x.err
+}
 
 // containerRef is one container of a reported pod.
 type containerRef struct {

@@ -3,12 +3,9 @@ package render
 import (
 	"strings"
 	"testing"
-	"time"
 	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/k8s-pod-restart/k8s-pod-restart/detect"
 )
 
 // cells counts the cells of a Markdown table row: the pipes not escaped
@@ -87,29 +84,6 @@ func TestTruncateRunes(t *testing.T) {
 	}
 }
 
-func TestShortDuration(t *testing.T) {
-	tests := []struct {
-		in   time.Duration
-		want string
-	}{
-		{0, "0s"},
-		{-time.Second, "0s"},
-		{400 * time.Millisecond, "0s"},
-		{45 * time.Second, "45s"},
-		{30 * time.Minute, "30m"},
-		{65 * time.Minute, "1h5m"},
-		{2*time.Hour + 5*time.Second, "2h5s"},
-		{49 * time.Hour, "49h"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.want, func(t *testing.T) {
-			if got := shortDuration(tc.in); got != tc.want {
-				t.Errorf("shortDuration(%v) = %q, want %q", tc.in, got, tc.want)
-			}
-		})
-	}
-}
-
 func TestPercent(t *testing.T) {
 	tests := []struct {
 		in   float64
@@ -121,33 +95,6 @@ func TestPercent(t *testing.T) {
 		t.Run(tc.want, func(t *testing.T) {
 			if got := percent(tc.in); got != tc.want {
 				t.Errorf("percent(%v) = %q, want %q", tc.in, got, tc.want)
-			}
-		})
-	}
-}
-
-// TestCatalogsComplete checks every language has a text for every kind and
-// level and as many column names per table.
-func TestCatalogsComplete(t *testing.T) {
-	kinds := []detect.Kind{detect.KindAnomaly, detect.KindEscalation, detect.KindReminder, detect.KindRecovery}
-	levels := []detect.Level{detect.LevelNone, detect.LevelWarning, detect.LevelError, detect.LevelCritical}
-	for lang, m := range catalogs {
-		t.Run(lang, func(t *testing.T) {
-			for _, k := range kinds {
-				if m.titles[k] == "" || m.headings[k] == "" || m.kinds[k] == "" {
-					t.Errorf("no title, heading or name for %s", k)
-				}
-			}
-			for _, l := range levels {
-				if m.levels[l] == "" {
-					t.Errorf("no name for level %s", l)
-				}
-			}
-			if got, want := len(m.podColumns("30m")), len(english.podColumns("30m")); got != want {
-				t.Errorf("%d pod columns, want %d", got, want)
-			}
-			if got, want := len(m.containerColumns("30m")), len(english.containerColumns("30m")); got != want {
-				t.Errorf("%d container columns, want %d", got, want)
 			}
 		})
 	}
