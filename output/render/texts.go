@@ -75,7 +75,7 @@ func loadLanguages(fsys fs.FS) (map[string]*template.Template, error) {
 	langs := map[string]*template.Template{}
 	for _, f := range files {
 		code := strings.TrimSuffix(path.Base(f), ".tmpl")
-		t, err := template.New(code).Funcs(template.FuncMap{"join": strings.Join}).ParseFS(fsys, f)
+		t, err := template.New(code).Option("missingkey=error").Funcs(template.FuncMap{"join": strings.Join}).ParseFS(fsys, f)
 		if err != nil {
 			return nil, fmt.Errorf("language %s: %w", code, err)
 		}

@@ -96,3 +96,24 @@ func TestLoadLanguages(t *testing.T) {
 		})
 	}
 }
+
+// TestExecutionErrors checks that a text failing to render is an error of
+// the call, not a silently garbled text.
+func TestExecutionErrors(t *testing.T) {
+	en, err := langFS.ReadFile("lang/en.tmpl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := strings.Replace(string(en), `{{define "checker_name"}}Kubernetes pod restarts{{end}}`, `{{define "checker_name"}}{{.Nope}}{{end}}`, 1)
+	langs, err := loadLanguages(fstest.MapFS{"lang/fr.tmpl": {Data: []byte(broken)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := (&Renderer{t: langs["fr"]}).CheckerName()
+	if err == nil || !strings.Contains(err.Error(), "render checker_name: ") {
+		t.Errorf("CheckerName() = %q, %v; want an error naming checker_name", got, err)
+	}
+	if got, err := (&Renderer{t: languages["en"]}).CheckerName(); got != "Kubernetes pod restarts" || err != nil {
+		t.Errorf("English CheckerName() = %q, %v", got, err)
+	}
+}
