@@ -222,6 +222,9 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	if err := output.CheckTagSet(c.ExtraTags); err != nil {
+		add("tags", "%v", err)
+	}
 	for _, k := range slices.Sorted(maps.Keys(c.ExtraTags)) {
 		if err := output.CheckTagKey(k); err != nil {
 			add("tags", "key %q %v", k, err)

@@ -42,10 +42,12 @@ type EncoderConfig struct {
 	// Cluster is the cluster's name, written as cluster_name_k8s.
 	Cluster string
 	// Tags are added to every event and metric as tags. Keys and values
-	// must be ones DataKit stores unchanged: valid UTF-8 without control
-	// characters or a trailing backslash, keys of at most 256 bytes without
-	// dots, values of 1 to 1024 bytes. A key must not be one the encoder
-	// writes, source, or start with df_.
+	// must be ones DataKit stores unchanged (CheckTagKey, CheckTagValue):
+	// valid UTF-8 without control characters, a trailing backslash or a
+	// backslash before a space, comma or "=", keys of at most 256 bytes
+	// without dots, values of 1 to 1024 bytes. A key must not be one the
+	// encoder writes, source, or start with df_. At most 200 tags of 16 KiB
+	// together (CheckTagSet).
 	Tags map[string]string
 	// Language of titles and messages: "en" (or "" for English).
 	Language string
@@ -57,12 +59,8 @@ func (c *EncoderConfig) Validate() error {
 	if err := CheckTagValue(c.Cluster); err != nil {
 		errs = append(errs, fmt.Errorf("cluster name: %w", err))
 	}
-	size := 0
-	for k, v := range c.Tags {
-		size += len(k) + len(v)
-	}
-	if len(c.Tags) > maxUserTags || size > maxUserTagBytes {
-		errs = append(errs, fmt.Errorf("%d tags of %d bytes: must be at most %d tags of %d bytes", len(c.Tags), size, maxUserTags, maxUserTagBytes))
+	if err := CheckTagSet(c.Tags); err != nil {
+		errs = append(errs, err)
 	}
 	keys := make([]string, 0, len(c.Tags))
 	for k := range c.Tags {
@@ -81,6 +79,20 @@ func (c *EncoderConfig) Validate() error {
 		errs = append(errs, fmt.Errorf("language %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// CheckTagSet reports a set of tags too large to add to every point: more
+// than 200 tags or 16 KiB of keys and values, which keeps a point well below
+// DataKit's 256 tags and line protocol's 64 KiB series key.
+func CheckTagSet(tags map[string]string) error {
+	size := 0
+	for k, v := range tags {
+		size += len(k) + len(v)
+	}
+	if len(tags) > maxUserTags || size > maxUserTagBytes {
+		return fmt.Errorf("%d tags of %d bytes: must be at most %d tags of %d bytes", len(tags), size, maxUserTags, maxUserTagBytes)
+	}
+	return nil
 }
 
 // CheckTagKey reports why DataKit would change or refuse k as a key of the
