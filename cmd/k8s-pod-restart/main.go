@@ -46,6 +46,9 @@ func tuneGC() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "scan" {
+		return runScan(args[1:], stdout, stderr, os.Environ())
+	}
 	fs := flag.NewFlagSet("k8s-pod-restart", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "/etc/k8s-pod-restart/conf.d", "configuration `path`: a TOML file, or a directory whose *.conf files are all read")
