@@ -150,7 +150,7 @@ func TestScan(t *testing.T) {
 			cfg: func() *Config {
 				c := DefaultConfig()
 				c.Window = Duration{2 * time.Hour}
-				c.MinRestartedPods = 1
+				c.MinPods, c.MinRestartedPods = 1, 1
 				c.Namespaces = []string{"old"}
 				return c
 			}(),
