@@ -186,13 +186,10 @@ func (t *textWriter) table(indent string, header []string, rows [][]string, styl
 		var b strings.Builder
 		b.WriteString(indent)
 		for c, s := range cells {
-			if c == len(cells)-1 {
-				b.WriteString(t.style(cellStyle(c), s))
-				break
+			b.WriteString(t.style(cellStyle(c), s))
+			if c < len(cells)-1 {
+				b.WriteString(strings.Repeat(" ", widths[c]-utf8.RuneCountInString(s)+2))
 			}
-			pad := s + strings.Repeat(" ", widths[c]-utf8.RuneCountInString(s)+2)
-			b.WriteString(t.style(cellStyle(c), strings.TrimRight(pad, " ")))
-			b.WriteString(pad[len(strings.TrimRight(pad, " ")):])
 		}
 		t.printf("%s\n", strings.TrimRight(b.String(), " "))
 	}
