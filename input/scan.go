@@ -104,7 +104,8 @@ func scan(ctx context.Context, client kubernetes.Interface, meta metadata.Interf
 		return nil, err
 	}
 	for _, w := range warnings {
-		log.Warn("scanning without part of the root-cause context", "err", w)
+		// The report shows them; the log says when.
+		log.Debug("scanning without part of the root-cause context", "err", w)
 	}
 
 	now := opts.Clock.Now()

@@ -69,6 +69,7 @@ type scanJSON struct {
 	At         string           `json:"scanned_at"`
 	Window     int64            `json:"df_date_range"`
 	Over       int              `json:"over_rules"`
+	Warnings   []string         `json:"warnings,omitempty"` // what could not be read besides pods
 	Namespaces []map[string]any `json:"namespaces"`
 }
 
@@ -78,6 +79,9 @@ type scanJSON struct {
 func (r *ScanReport) WriteJSON(w io.Writer) error {
 	doc := scanJSON{Cluster: r.Cluster, At: r.At.UTC().Format(time.RFC3339), Window: int64(r.Window / time.Second),
 		Over: r.Over(), Namespaces: []map[string]any{}}
+	for _, w := range r.Warnings {
+		doc.Warnings = append(doc.Warnings, w.Error())
+	}
 	for i := range r.Namespaces {
 		doc.Namespaces = append(doc.Namespaces, r.Namespaces[i].Fields)
 	}

@@ -3,6 +3,7 @@ package input
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -13,11 +14,14 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 )
@@ -256,5 +260,42 @@ func TestScanJSON(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" || doc.Over != 1 {
 		t.Errorf("over_rules %d, want 1; namespaces (-want +got):\n%s", doc.Over, diff)
+	}
+}
+
+// TestScanWarnings: a context the scan may not read (nodes, under a
+// namespaced Role) is reported, and the scan goes on without it.
+func TestScanWarnings(t *testing.T) {
+	client := fake.NewClientset(scanCluster()...)
+	client.PrependReactor("list", "nodes", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "nodes"}, "", errors.New("RBAC"))
+	})
+	r, err := scan(t.Context(), client, nil, DefaultConfig(), slog.New(slog.DiscardHandler),
+		ScanOptions{Clock: clocktesting.NewFakePassiveClock(scanT0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text, js bytes.Buffer
+	if err := r.WriteText(&text, TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Warnings []string `json:"warnings"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	want := "list nodes: nodes is forbidden: RBAC"
+	if diff := cmp.Diff([]string{want}, doc.Warnings); diff != "" {
+		t.Errorf("JSON warnings (-want +got):\n%s", diff)
+	}
+	if !bytes.Contains(text.Bytes(), []byte("Without part of the context: "+want+"\n")) {
+		t.Errorf("the text does not show the warning:\n%s", text.String())
+	}
+	if len(r.Namespaces) != 4 || r.Over() != 1 {
+		t.Errorf("%d namespaces, %d over the rules; want 4 and 1", len(r.Namespaces), r.Over())
 	}
 }
