@@ -115,8 +115,8 @@ var levelStyle = map[detect.Level]string{
 func (r *ScanReport) WriteText(w io.Writer, opts TextOptions) error {
 	tw := &textWriter{w: w, color: opts.Color}
 	over := r.Over()
-	tw.printf("Cluster %s, %d namespaces with pods, %d at or over the rules; restarts in the %s before %s.\n",
-		r.Cluster, len(r.Namespaces), over, shortDur(r.Window), r.At.UTC().Format(time.RFC3339))
+	tw.printf("Cluster %s, %s with pods, %d at or over the rules; restarts in the %s before %s.\n",
+		r.Cluster, plural(len(r.Namespaces), "namespace"), over, shortDur(r.Window), r.At.UTC().Format(time.RFC3339))
 	for _, w := range r.Warnings {
 		tw.printf("Without part of the context: %v\n", w)
 	}
