@@ -250,7 +250,7 @@ func Get(ctx context.Context, src *Source, dir, name string, build func(ctx cont
 			return fmt.Errorf("download %s: %w", name, err)
 		}
 		fmt.Fprintf(progress, "controlplane: not using the official %s (%v; gave up after %s): building it from the Go module proxy instead\n",
-			name, err, time.Since(start).Round(100*time.Millisecond))
+			name, err, time.Since(start).Round(time.Millisecond))
 	}
 	return build(ctx)
 }
