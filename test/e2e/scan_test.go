@@ -117,6 +117,15 @@ func TestScan(t *testing.T) {
 		})
 	}
 
+	// The agent's ClusterRole is enough: nothing is left out.
+	t.Run("as the agent's ServiceAccount", func(t *testing.T) {
+		out, code := runScan(t, "--namespaces", storm+","+quiet, "--kubeconfig", saKubeconfig(t))
+		if code != 1 || strings.Contains(out, "Without part of the context") {
+			t.Errorf("exit code %d, want 1, and nothing left out; output:\n%s", code, out)
+		}
+		checkGolden(t, "scan_table.golden", normalize(out))
+	})
+
 	t.Run("json", func(t *testing.T) {
 		out, code := runScan(t, "--namespaces", storm+","+quiet, "-o", "json")
 		if code != 1 {
