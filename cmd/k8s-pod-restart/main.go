@@ -51,6 +51,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	fs := flag.NewFlagSet("k8s-pod-restart", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "Usage: k8s-pod-restart [flags]       run the agent\n"+
+			"       k8s-pod-restart scan [flags]  look at a cluster once (scan -h)\n\n")
+		fs.PrintDefaults()
+	}
 	configPath := fs.String("config", "/etc/k8s-pod-restart/conf.d", "configuration `path`: a TOML file, or a directory whose *.conf files are all read")
 	checkConfig := fs.Bool("check-config", false, "validate the configuration and exit")
 	printSample := fs.Bool("print-sample", false, "print the sample configuration and exit")
