@@ -19,6 +19,11 @@ import (
 var jsonStringKeys = []string{"abnormal_pods", "container_statuses", "causes", "top_workloads", "top_nodes",
 	"trigger", "not_counted", "df_dimension_tags"}
 
+// analysisKeys are the event fields that carry the root-cause analysis, which
+// a namespace below the rules has too.
+var analysisKeys = []string{"abnormal_pods", "container_statuses", "omitted_pods", "omitted_containers", "summary",
+	"dominant_cause", "dominant_cause_share", "causes", "top_workloads", "top_nodes", "trigger", "not_counted"}
+
 // scanTagKeys are the tags a namespace's entry keeps: the event's and
 // metric's identity tags of a fault (df_event_id, df_fault_id, ...) mean
 // nothing for a scan, which opens no fault.
@@ -26,8 +31,9 @@ var scanTagKeys = []string{"cluster_name_k8s", "namespace", "df_status"}
 
 // scanFields returns the keys of the namespace's metric point and, at or
 // over the rules, of its event, as output encodes them: the scan's JSON
-// has the same keys as what the agent writes. It is the one place the scan
-// calls output's encoder.
+// has the same keys as what the agent writes. Below the rules, a namespace
+// with restarts gets the event's analysis keys. It is the one place the
+// scan calls output's encoder.
 func scanFields(enc *output.Encoder, n *NamespaceScan, at time.Time) (map[string]any, error) {
 	out := map[string]any{}
 	m, err := enc.Metric(at, &n.Decision.Stats)
@@ -41,14 +47,27 @@ func scanFields(enc *output.Encoder, n *NamespaceScan, at time.Time) (map[string
 		out[t.Key] = t.Raw()
 	}
 	out["df_status"] = n.Decision.Level.String()
-	if !n.Over() {
+	d, keep := n.Decision, func(string) bool { return true }
+	switch {
+	case n.Over():
+	case d.Stats.RestartedPods > 0 || len(d.Summary.Expected) > 0:
+		// Below the rules there is no event, but the analysis keys of an
+		// event depend on the analysis alone, not on the level or the
+		// fault: encode the namespace as an anomaly and keep those.
+		d.Kind, d.Level, d.EventID = detect.KindAnomaly, detect.LevelWarning, "scan"
+		d.Fault = detect.Fault{ID: "scan", Namespace: d.Stats.Namespace, Start: at}
+		keep = func(k string) bool { return slices.Contains(analysisKeys, k) }
+	default:
 		return out, nil
 	}
-	ev, err := enc.Event(&n.Decision)
+	ev, err := enc.Event(&d)
 	if err != nil {
 		return nil, err
 	}
 	for _, f := range ev.Fields() {
+		if !keep(f.Key) {
+			continue
+		}
 		v := f.Raw()
 		if s, ok := v.(string); ok && slices.Contains(jsonStringKeys, f.Key) {
 			v = json.RawMessage(s)
@@ -56,7 +75,7 @@ func scanFields(enc *output.Encoder, n *NamespaceScan, at time.Time) (map[string
 		out[f.Key] = v
 	}
 	for _, t := range ev.Tags() {
-		if slices.Contains(scanTagKeys, t.Key) {
+		if n.Over() && slices.Contains(scanTagKeys, t.Key) {
 			out[t.Key] = t.Raw()
 		}
 	}
@@ -75,7 +94,8 @@ type scanJSON struct {
 
 // WriteJSON writes the report as one JSON document: every namespace with the
 // keys of its metric point, its level as df_status and, at or over the
-// rules, the fields of the event the agent would write.
+// rules, the fields of the event the agent would write; below them, the
+// event's analysis keys when it has restarts.
 func (r *ScanReport) WriteJSON(w io.Writer) error {
 	doc := scanJSON{Cluster: r.Cluster, At: r.At.UTC().Format(time.RFC3339), Window: int64(r.Window / time.Second),
 		Over: r.Over(), Namespaces: []map[string]any{}}

@@ -254,7 +254,7 @@ func TestScanJSON(t *testing.T) {
 	}
 	want := []entry{
 		{"storm", "critical", 5, 4, 2, true, false},
-		{"shop", "ok", 4, 1, -1, false, false},
+		{"shop", "ok", 4, 1, 1, false, false}, // the analysis, without an event
 		{"old", "ok", 2, 0, -1, false, false},
 		{"quiet", "ok", 1, 0, -1, false, false},
 	}
