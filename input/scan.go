@@ -44,7 +44,8 @@ type NamespaceScan struct {
 	// root-cause analysis either way.
 	Decision detect.Decision
 	// Fields are the keys of the namespace's metric point and, over the
-	// rules, of its event, by name (see scanFields).
+	// rules, of its event (below them, the event's analysis keys), by name
+	// (see scanFields).
 	Fields map[string]any
 }
 

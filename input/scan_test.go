@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -247,6 +248,13 @@ func TestScanJSON(t *testing.T) {
 			Restarted: n["restart_pods"].(float64), Causes: -1}
 		if c, ok := n["causes"].([]any); ok {
 			e.Causes = len(c)
+		}
+		for k, v := range n {
+			// A JSON field of the event missing from jsonStringKeys would
+			// come out as a string.
+			if s, ok := v.(string); ok && (strings.HasPrefix(s, "[") || strings.HasPrefix(s, "{")) && json.Valid([]byte(s)) {
+				t.Errorf("%s: %s holds JSON as a string", e.Namespace, k)
+			}
 		}
 		_, e.Message = n["df_message"]
 		_, e.FaultTag = n["df_fault_id"]
