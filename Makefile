@@ -18,8 +18,9 @@ build:
 image:
 	$(GO) run ./test/image -version $(VERSION) -o bin/k8s-pod-restart-image.tar
 
-# Builds kube-apiserver and etcd once (about 13 minutes cold on 2 cores) and
-# caches them under $${XDG_CACHE_HOME:-~/.cache}/k8s-pod-restart.
+# Downloads the official kube-apiserver and etcd (checksums verified) or,
+# where that fails, builds them (about 13 minutes cold on 2 cores), once, into
+# $${XDG_CACHE_HOME:-~/.cache}/k8s-pod-restart.
 controlplane:
 	$(GO) run ./test/controlplane/cmd/controlplane -build-only
 

@@ -46,8 +46,16 @@ func tuneGC() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "scan" {
+		return runScan(args[1:], stdout, stderr, os.Environ())
+	}
 	fs := flag.NewFlagSet("k8s-pod-restart", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "Usage: k8s-pod-restart [flags]       run the agent\n"+
+			"       k8s-pod-restart scan [flags]  look at a cluster once (scan -h)\n\n")
+		fs.PrintDefaults()
+	}
 	configPath := fs.String("config", "/etc/k8s-pod-restart/conf.d", "configuration `path`: a TOML file, or a directory whose *.conf files are all read")
 	checkConfig := fs.Bool("check-config", false, "validate the configuration and exit")
 	printSample := fs.Bool("print-sample", false, "print the sample configuration and exit")

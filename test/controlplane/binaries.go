@@ -11,6 +11,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/k8s-pod-restart/k8s-pod-restart/test/controlplane/release"
 )
 
 // Version is the Kubernetes release that test/controlplane/build pins; the cache directory is
@@ -63,17 +65,39 @@ func CacheDir() (string, error) {
 	return filepath.Join(base, "k8s-pod-restart", "controlplane-"+Version), nil
 }
 
-// Ensure returns the cached binaries, building the missing ones from the build module first.
-// Builds are serialised across processes by a lock file in the cache directory, so that the
-// packages of one `go test ./...` wait for a single build. Progress (what is built and why,
-// then the elapsed time every 30 s) goes to progress, which may be nil.
+// Ensure returns the cached binaries, getting the missing ones first: the official release
+// binaries where the release servers answer (see KubernetesReleaseURL), verified against their
+// published checksums, else a build from the build module, saying why. Downloads and builds are
+// serialised across processes by a lock file in the cache directory, so that the packages of one
+// `go test ./...` wait for a single one. Progress (what is fetched or built and why, then the
+// elapsed time every 30 s) goes to progress, which may be nil.
 func Ensure(ctx context.Context, progress io.Writer) (Binaries, error) {
-	if progress == nil {
-		progress = io.Discard
-	}
 	dir, err := CacheDir()
 	if err != nil {
 		return Binaries{}, err
+	}
+	return ensure(ctx, dir, release.Official(Version, EtcdVersion), buildFromModule, progress)
+}
+
+// buildFromModule builds t into dir from the build module.
+func buildFromModule(ctx context.Context, dir string, t target, progress io.Writer) error {
+	module, err := buildModuleDir(ctx)
+	if err != nil {
+		return err
+	}
+	return build(ctx, module, dir, t, progress)
+}
+
+// EtcdVersion is the etcd release downloaded, the one the build module pins
+// (go.etcd.io/etcd/server/v3 in build/go.mod).
+const EtcdVersion = "v3.7.0"
+
+// ensure is Ensure for the cache directory dir, downloading from rel (nil: never) and
+// building with buildFn.
+func ensure(ctx context.Context, dir string, rel *release.Source,
+	buildFn func(ctx context.Context, dir string, t target, progress io.Writer) error, progress io.Writer) (Binaries, error) {
+	if progress == nil {
+		progress = io.Discard
 	}
 	bins := Binaries{
 		Etcd:      filepath.Join(dir, "etcd"),
@@ -91,18 +115,15 @@ func Ensure(ctx context.Context, progress io.Writer) (Binaries, error) {
 	}
 	defer unlock()
 
-	// Another process may have built the binaries while we waited for the lock.
+	// Another process may have got the binaries while we waited for the lock.
 	todo := missing(dir)
 	if len(todo) == 0 {
 		return bins, nil
 	}
 	removeStaleTemps(dir)
-	module, err := buildModuleDir(ctx)
-	if err != nil {
-		return Binaries{}, err
-	}
 	for _, t := range todo {
-		if err := build(ctx, module, dir, t, progress); err != nil {
+		err := release.Get(ctx, rel, dir, t.name, func(ctx context.Context) error { return buildFn(ctx, dir, t, progress) }, progress)
+		if err != nil {
 			return Binaries{}, err
 		}
 	}
@@ -122,7 +143,7 @@ func missing(dir string) []target {
 }
 
 // tempPrefix marks files a build writes before renaming them into place.
-const tempPrefix = ".building-"
+const tempPrefix = release.TempPrefix
 
 // removeStaleTemps deletes half-written binaries left by a killed build. The caller holds the
 // lock, so no live build is writing them.

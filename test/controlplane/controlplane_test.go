@@ -55,6 +55,11 @@ func TestVersionMatchesBuildModule(t *testing.T) {
 	if diff := cmp.Diff(Version, string(m[1])); diff != "" {
 		t.Errorf("Version differs from the k8s.io/kubernetes pinned in build/go.mod (-want +got):\n%s", diff)
 	}
+	// The downloaded etcd is the release the fallback builds.
+	m = regexp.MustCompile(`(?m)^\s*(?:require\s+)?go\.etcd\.io/etcd/server/v3 (v\S+)`).FindSubmatch(gomod)
+	if m == nil || string(m[1]) != EtcdVersion {
+		t.Errorf("EtcdVersion %s differs from the go.etcd.io/etcd/server/v3 pinned in build/go.mod (%q)", EtcdVersion, m)
+	}
 }
 
 func TestMarkPortTaken(t *testing.T) {

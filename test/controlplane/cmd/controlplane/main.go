@@ -1,5 +1,5 @@
 // Command controlplane starts the test control plane (etcd and kube-apiserver) for humans:
-// it prints the admin kubeconfig and runs until Ctrl-C. With -build-only it just builds and
+// it prints the admin kubeconfig and runs until Ctrl-C. With -build-only it just fetches or builds and
 // caches the binaries, which is worth doing once before the first `go test ./...`.
 package main
 
@@ -20,7 +20,7 @@ func main() { os.Exit(run()) }
 // run parses flags, starts the control plane, waits for a signal and maps errors to exit codes.
 func run() int {
 	fs := flag.NewFlagSet("controlplane", flag.ContinueOnError)
-	buildOnly := fs.Bool("build-only", false, "build and cache the binaries, then exit")
+	buildOnly := fs.Bool("build-only", false, "download or build the binaries and cache them, then exit")
 	keepLogs := fs.Bool("keep-logs", false, "keep the temp dir with logs and data after stopping")
 	memLimit := fs.String("apiserver-gomemlimit", "", "GOMEMLIMIT for kube-apiserver, e.g. 3GiB")
 	var apiFlags []string
