@@ -182,9 +182,9 @@ type namespaceState struct {
 	// oldest first, pruned to the window.
 	departures []departure
 	// left are the pods that stopped counting inside the window without
-	// having restarted (deleted, finished, disrupted; not replaced by a
-	// rollout), oldest first: they stay in the denominator of the ratio
-	// the level is judged on, so that pods leaving never raise it.
+	// having restarted, deleted or finished (see Detector.left), oldest
+	// first: they stay in the denominator of the ratio the level is judged
+	// on, so that pods leaving never raise it.
 	left     []leftPods
 	baseline baseline
 	// running is the number of pods that exist, have not finished and are
@@ -311,11 +311,12 @@ func (d *Detector) Observe(p *Pod, now time.Time) bool {
 	return counted || disrupted || wasDeleted || wasTerminal != s.terminal || wasDeleting != s.deleting
 }
 
-// left records, when s stopped counting without abnormal restarts inside
-// the window for a reason other than a rollout, that it left. The caller
-// holds d.mu.
+// left records that s stopped counting, when it did without abnormal
+// restarts inside the window and for a reason that does not replace it:
+// deleted (a scale-down), finished, gone. Pods that a rollout, an eviction,
+// a drain, ... takes away come back as new pods. The caller holds d.mu.
 func (d *Detector) left(ns *namespaceState, s *podState, horizon, now int64) {
-	if s.disrupted == ExpectedRollout {
+	if s.disrupted == ExpectedRollout || s.disrupted.Disruptive() {
 		return
 	}
 	s.prune(horizon)

@@ -33,7 +33,8 @@ type messages struct {
 	labelEvent, labelStatus, labelPrevious, labelHighest string
 	labelCluster, labelNamespace, labelRestartedPods     string
 	labelRestarts, labelWindow, labelFault               string
-	labelClearSince                                      string
+	labelClearSince, labelEnd                            string
+	ends                                                 map[detect.EndReason]string // why a fault ended early
 
 	// Overview values.
 	restartedPods string // 1 restarted pods, 2 pods, 3 percent
@@ -97,11 +98,18 @@ var english = messages{
 	labelWindow:        "Window",
 	labelFault:         "Fault",
 	labelClearSince:    "Below the thresholds since",
-	restartedPods:      "%[1]d of %[2]d (%[3]s)",
-	window:             "%[1]s, %[2]s to %[3]s",
-	fault:              "%[1]s, since %[2]s (%[3]s)",
-	podsHeading:        "Pods that restarted in the last %[1]s",
-	containersHeading:  "Their containers",
+	labelEnd:           "Ended because",
+	ends: map[detect.EndReason]string{
+		detect.EndNoPods:           "no pod of the namespace is left running",
+		detect.EndNamespaceDeleted: "the namespace was deleted",
+		detect.EndExcluded:         "the namespace is no longer watched",
+		detect.EndDisabled:         "the namespace's annotations disabled it",
+	},
+	restartedPods:     "%[1]d of %[2]d (%[3]s)",
+	window:            "%[1]s, %[2]s to %[3]s",
+	fault:             "%[1]s, since %[2]s (%[3]s)",
+	podsHeading:       "Pods that restarted in the last %[1]s",
+	containersHeading: "Their containers",
 	podColumns: func(w string) []string {
 		return []string{"Pod", "Node", "Workload", "Phase", "Reason", "Deleted", "Restarts in " + w, "Last restart"}
 	},
@@ -183,6 +191,9 @@ func (m *messages) markdown(v *eventView) string {
 	item(m.labelFault, fmt.Sprintf(m.fault, md(d.Fault.ID, maxMessageText), rfc3339(d.Fault.Start), m.duration(d.Duration())))
 	if d.Kind == detect.KindRecovery && !d.Fault.ClearSince.IsZero() {
 		item(m.labelClearSince, rfc3339(d.Fault.ClearSince))
+	}
+	if why, ok := m.ends[d.End]; ok && d.Kind == detect.KindRecovery {
+		item(m.labelEnd, why)
 	}
 
 	m.writeRCATables(&b, v)

@@ -42,11 +42,18 @@ var chinese = messages{
 	labelWindow:        "时间窗口",
 	labelFault:         "故障",
 	labelClearSince:    "低于阈值起始时间",
-	restartedPods:      "%[2]d 个中 %[1]d 个（%[3]s）",
-	window:             "%[1]s，%[2]s 至 %[3]s",
-	fault:              "%[1]s，始于 %[2]s（%[3]s）",
-	podsHeading:        "最近 %[1]s 内重启的 Pod",
-	containersHeading:  "这些 Pod 的容器",
+	labelEnd:           "结束原因",
+	ends: map[detect.EndReason]string{
+		detect.EndNoPods:           "命名空间中已没有运行的 Pod",
+		detect.EndNamespaceDeleted: "命名空间已被删除",
+		detect.EndExcluded:         "命名空间不再被监控",
+		detect.EndDisabled:         "命名空间的注解已停用检测",
+	},
+	restartedPods:     "%[2]d 个中 %[1]d 个（%[3]s）",
+	window:            "%[1]s，%[2]s 至 %[3]s",
+	fault:             "%[1]s，始于 %[2]s（%[3]s）",
+	podsHeading:       "最近 %[1]s 内重启的 Pod",
+	containersHeading: "这些 Pod 的容器",
 	podColumns: func(w string) []string {
 		return []string{"Pod", "节点", "工作负载", "阶段", "原因", "已删除", w + " 内重启次数", "最近重启"}
 	},
