@@ -231,6 +231,35 @@ func TestKubeletSequences(t *testing.T) {
 			wantCauses: map[string]int{"error": 1},
 		},
 		{
+			name: "dead container garbage-collected in back-off: no container ID, lastState kept",
+			obs: func() []timed {
+				p := pod("shop", "a")
+				w := crashLoop(p, "app", at(time.Minute), "Error", 1)
+				gone := edit(w[1], "app", func(c *Container) { c.ContainerID = "" })
+				return start(p, at(0)).then(at(time.Minute), w[0], w[1]).then(at(2*time.Minute), gone).
+					then(at(3*time.Minute), edit(restarted(gone, "app", at(3*time.Minute)), "app", func(c *Container) { c.Last = Termination{} })).out
+			},
+			wantCount:  1,
+			wantCauses: map[string]int{"error": 1},
+		},
+		{
+			name: "container that could not be located: ContainerStatusUnknown, restartCount + 1 at once",
+			obs: func() []timed {
+				p := pod("shop", "a")
+				lost := edit(p, "app", func(c *Container) {
+					c.Last = Termination{Reason: "ContainerStatusUnknown", ExitCode: 137}
+					c.RestartCount++
+					c.ContainerID, c.State, c.StateReason, c.StateSince = "", StateWaiting, "ContainerCreating", time.Time{}
+				})
+				again := edit(lost, "app", func(c *Container) {
+					c.Last, c.ContainerID, c.State, c.StateReason, c.StateSince = Termination{}, "containerd://app-new", StateRunning, "", at(2*time.Minute)
+				})
+				return start(p, at(0)).then(at(time.Minute), lost).then(at(2*time.Minute), again).out
+			},
+			wantCount:  1,
+			wantCauses: map[string]int{"signal": 1},
+		},
+		{
 			name: "node reboot: every container restarted in one write, exit 255 Unknown",
 			obs: func() []timed {
 				p := withSidecar(pod("shop", "a"))

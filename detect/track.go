@@ -150,13 +150,18 @@ func willRestart(p *Pod, c *Container) bool {
 // first: lastState.terminated, then state.terminated when the container
 // will be restarted (one that stays terminated did not restart). pending
 // reports whether restartCount does not include the newest one yet: the
-// container is terminated, or waits in back-off under the dead container's
-// ID.
+// container is terminated, or waits in back-off.
 func (s *podState) terminations(p *Pod, c *Container, buf *[2]termination) (out []termination, pending bool) {
 	out = buf[:0]
 	if !c.Last.IsZero() {
 		out = append(out, termination{id: terminationID(c.Last.ContainerID, c.Last.FinishedAt), at: unixNano(c.Last.FinishedAt)})
-		pending = c.State == StateWaiting && c.ContainerID != "" && c.ContainerID == c.Last.ContainerID
+		// Waiting under the dead container's ID (back-off), or under
+		// none once it was garbage-collected in back-off: restartCount
+		// is still the dead container's. (Without an ID of its own, the
+		// termination is the kubelet's "could not be located" record,
+		// which comes with restartCount already raised.)
+		pending = c.State == StateWaiting && c.Last.ContainerID != "" &&
+			(c.ContainerID == c.Last.ContainerID || c.ContainerID == "")
 	}
 	if c.State == StateTerminated && willRestart(p, c) {
 		t := termination{id: terminationID(c.ContainerID, c.StateSince), at: unixNano(c.StateSince), fromState: true}

@@ -60,11 +60,13 @@ func (s *Sim) start(cs *corev1.ContainerStatus, now metav1.Time) {
 		cs.RestartCount++
 	case t != nil && t.ContainerID == cs.ContainerID:
 		cs.RestartCount++
-	case cs.ContainerID != "" && cs.State.Waiting != nil:
+	case t != nil && cs.ContainerID == "" && cs.State.Waiting != nil:
 		// Waiting in back-off after its dead container was collected
 		// (CollectDeadContainer): startContainer finds no status and
-		// takes the count from the log directory, which still counts it.
+		// takes the count from the log directory, which still counts it;
+		// the runtime now holds the new container alone: no lastState.
 		cs.RestartCount++
+		cs.LastTerminationState = corev1.ContainerState{}
 	}
 	cs.ContainerID = s.containerID()
 	cs.State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}
@@ -148,15 +150,22 @@ func (s *Sim) RestartKubelet(ctx context.Context, ns, pod string) (*corev1.Pod, 
 
 // CollectDeadContainer removes the dead containers of one container, as the
 // kubelet's container garbage collector does under disk pressure
-// (kuberuntime_gc.go evictContainers): the next status has no lastState,
-// restartCount is kept.
+// (kuberuntime_gc.go evictContainers); restartCount is kept. What the next
+// status shows follows convertToAPIContainerStatuses: a running container is
+// the only one the runtime returns, so lastState is empty; a container
+// waiting in back-off has none left, so its status keeps the previous
+// status's lastState and loses its container ID.
 func (s *Sim) CollectDeadContainer(ctx context.Context, ns, pod, container string) (*corev1.Pod, error) {
 	return s.updatePodStatus(ctx, ns, pod, func(p *corev1.Pod) error {
 		_, _, cs, err := findStatus(p, container)
 		if err != nil {
 			return err
 		}
-		cs.LastTerminationState = corev1.ContainerState{}
+		if cs.State.Waiting != nil {
+			cs.ContainerID = ""
+		} else {
+			cs.LastTerminationState = corev1.ContainerState{}
+		}
 		return nil
 	})
 }

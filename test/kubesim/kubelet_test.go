@@ -178,7 +178,7 @@ func TestKubeletWrites(t *testing.T) {
 			want: []string{
 				"terminated(Error 1) A 0 last=-",
 				"waiting(CrashLoopBackOff) A 0 last=A(Error 1)",
-				"waiting(CrashLoopBackOff) A 0 last=-",
+				"waiting(CrashLoopBackOff) - 0 last=A(Error 1)",
 				"running B 1 last=-",
 			},
 		},
