@@ -142,6 +142,11 @@ func TestMessageRenders(t *testing.T) {
 		{"recovery", encTestConfig, encDecision(detect.KindRecovery), 1, 1, []string{"- **Below the thresholds since**: 2026-03-01T11:45:00Z", "- **Previous status**: error"}},
 		{"hostile", encHostileConfig, encHostileDecision(), 3, 5, nil},
 		{"5000 pods", encTestConfig, encLargeDecision(), maxMessagePods, 3 * maxMessagePods, []string{"Showing the 20 of 5000 pods with the most restarts."}},
+		{"recovery of a deleted namespace", encTestConfig, func() *detect.Decision {
+			d := encDecision(detect.KindRecovery)
+			d.End = detect.EndNamespaceDeleted
+			return d
+		}(), 1, 1, []string{"- **Ended because**: the namespace was deleted"}},
 		{"no pods", encTestConfig, func() *detect.Decision {
 			d := encDecision(detect.KindRecovery)
 			d.Pods, d.Summary = nil, detect.Summary{}
@@ -222,6 +227,11 @@ func TestCatalogsComplete(t *testing.T) {
 			for _, l := range levels {
 				if m.levels[l] == "" {
 					t.Errorf("no name for level %s", l)
+				}
+			}
+			for _, e := range []detect.EndReason{detect.EndNoPods, detect.EndNamespaceDeleted, detect.EndExcluded, detect.EndDisabled} {
+				if m.ends[e] == "" {
+					t.Errorf("no text for the end reason %s", e)
 				}
 			}
 			if got, want := len(m.podColumns("30m")), len(english.podColumns("30m")); got != want {
