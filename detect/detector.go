@@ -338,7 +338,7 @@ func (d *Detector) sweep(horizon int64) {
 		if s := ns.pods[dp.uid]; s != nil && s.deletedAt == dp.at {
 			ns.forget(dp.uid)
 		}
-		if len(ns.pods) == 0 && ns.fault == nil {
+		if len(ns.pods) == 0 && ns.fault == nil && ns.gone == EndRecovered {
 			delete(d.namespaces, dp.namespace)
 		}
 	}
