@@ -60,17 +60,20 @@ type cachedContainer struct {
 // of a workload, so interned as one value (one lookup per container when a
 // pod is cached, 8 bytes per container in the cache).
 type containerSpec struct {
-	name      string
-	image     string
-	typ       detect.ContainerType
-	resources detect.Resources
+	name          string
+	image         string
+	typ           detect.ContainerType
+	resources     detect.Resources
+	restartPolicy detect.RestartPolicy // resolved by restartPolicyOf
 }
 
 // stateText is a waiting or terminated container's reason and message,
-// bounded; interned as a pair, because most containers have none and most
-// that have one have a reason without a message.
+// bounded, and a terminated one's exit code; interned together, because
+// most containers have none and most that have one have a reason without a
+// message and one of a few exit codes.
 type stateText struct {
 	reason, message string
+	exitCode        int32
 }
 
 // cachedTermination is detect.Termination, packed.
@@ -190,17 +193,17 @@ func newCachedPod(p *corev1.Pod) *cachedPod {
 			t = detect.ContainerSidecar
 		}
 		out.containers = append(out.containers, newCachedContainer(c.Name, t, c.Image, &c.Resources,
-			findStatus(p.Status.InitContainerStatuses, i, c.Name)))
+			restartPolicyOf(&p.Spec, c, t), findStatus(p.Status.InitContainerStatuses, i, c.Name)))
 	}
 	for i := range p.Spec.Containers {
 		c := &p.Spec.Containers[i]
 		out.containers = append(out.containers, newCachedContainer(c.Name, detect.ContainerApp, c.Image, &c.Resources,
-			findStatus(p.Status.ContainerStatuses, i, c.Name)))
+			restartPolicyOf(&p.Spec, c, detect.ContainerApp), findStatus(p.Status.ContainerStatuses, i, c.Name)))
 	}
 	for i := range p.Spec.EphemeralContainers {
 		c := &p.Spec.EphemeralContainers[i].EphemeralContainerCommon
 		out.containers = append(out.containers, newCachedContainer(c.Name, detect.ContainerEphemeral, c.Image, &c.Resources,
-			findStatus(p.Status.EphemeralContainerStatuses, i, c.Name)))
+			detect.RestartNever, findStatus(p.Status.EphemeralContainerStatuses, i, c.Name)))
 	}
 	return out
 }
@@ -210,9 +213,36 @@ var (
 	noStateText = unique.Make(stateText{})
 )
 
-func newCachedContainer(name string, t detect.ContainerType, image string, res *corev1.ResourceRequirements, st *corev1.ContainerStatus) cachedContainer {
+// restartPolicyOf returns whether the kubelet restarts container c of type
+// t after it exits (kuberuntime's ShouldContainerBeRestarted and
+// podutil's IsRestartableInitContainer): a sidecar always; another init
+// container on failure unless the pod's policy is Never; an app container
+// by its own restartPolicy when set, else by the pod's.
+func restartPolicyOf(spec *corev1.PodSpec, c *corev1.Container, t detect.ContainerType) detect.RestartPolicy {
+	switch {
+	case t == detect.ContainerSidecar:
+		return detect.RestartAlways
+	case t == detect.ContainerInit:
+		if spec.RestartPolicy == corev1.RestartPolicyNever {
+			return detect.RestartNever
+		}
+		return detect.RestartOnFailure
+	case c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways:
+		return detect.RestartAlways
+	}
+	switch spec.RestartPolicy {
+	case corev1.RestartPolicyNever:
+		return detect.RestartNever
+	case corev1.RestartPolicyOnFailure:
+		return detect.RestartOnFailure
+	}
+	return detect.RestartAlways
+}
+
+func newCachedContainer(name string, t detect.ContainerType, image string, res *corev1.ResourceRequirements,
+	policy detect.RestartPolicy, st *corev1.ContainerStatus) cachedContainer {
 	c := cachedContainer{
-		spec:      unique.Make(containerSpec{name: name, image: image, typ: t, resources: resources(res)}),
+		spec:      unique.Make(containerSpec{name: name, image: image, typ: t, resources: resources(res), restartPolicy: policy}),
 		stateText: noStateText,
 	}
 	if st == nil {
@@ -224,14 +254,14 @@ func newCachedContainer(name string, t detect.ContainerType, image string, res *
 	switch s := &st.State; {
 	case s.Terminated != nil:
 		c.state = detect.StateTerminated
-		c.stateText = unique.Make(stateText{bound(s.Terminated.Reason, MaxReasonBytes), bound(s.Terminated.Message, MaxMessageBytes)})
+		c.stateText = unique.Make(stateText{bound(s.Terminated.Reason, MaxReasonBytes), bound(s.Terminated.Message, MaxMessageBytes), s.Terminated.ExitCode})
 		c.stateSince = stampOf(s.Terminated.FinishedAt)
 	case s.Running != nil:
 		c.state = detect.StateRunning
 		c.stateSince = stampOf(s.Running.StartedAt)
 	case s.Waiting != nil:
 		c.state = detect.StateWaiting
-		c.stateText = unique.Make(stateText{bound(s.Waiting.Reason, MaxReasonBytes), bound(s.Waiting.Message, MaxMessageBytes)})
+		c.stateText = unique.Make(stateText{reason: bound(s.Waiting.Reason, MaxReasonBytes), message: bound(s.Waiting.Message, MaxMessageBytes)})
 	}
 	if t := st.LastTerminationState.Terminated; t != nil {
 		c.last = &cachedTermination{
@@ -271,17 +301,19 @@ func (c *cachedPod) pod() *detect.Pod {
 		d := &out.Containers[i]
 		text, spec := cc.stateText.Value(), cc.spec.Value()
 		*d = detect.Container{
-			Name:         spec.name,
-			Type:         spec.typ,
-			Image:        spec.image,
-			ContainerID:  cc.id.String(),
-			RestartCount: cc.restartCount,
-			Ready:        cc.ready,
-			State:        cc.state,
-			StateReason:  text.reason,
-			StateMessage: text.message,
-			StateSince:   cc.stateSince.time(),
-			Resources:    spec.resources,
+			Name:          spec.name,
+			Type:          spec.typ,
+			Image:         spec.image,
+			ContainerID:   cc.id.String(),
+			RestartCount:  cc.restartCount,
+			Ready:         cc.ready,
+			State:         cc.state,
+			StateReason:   text.reason,
+			StateMessage:  text.message,
+			StateSince:    cc.stateSince.time(),
+			StateExitCode: text.exitCode,
+			RestartPolicy: spec.restartPolicy,
+			Resources:     spec.resources,
 		}
 		if t := cc.last; t != nil {
 			d.Last = detect.Termination{

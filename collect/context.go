@@ -20,8 +20,6 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/tools/cache"
-
-	"github.com/k8s-pod-restart/k8s-pod-restart/detect"
 )
 
 // ContextSink receives what the root-cause analysis reads besides pods.
@@ -172,6 +170,28 @@ func (w *ContextWatcher) WaitForSync(ctx context.Context) bool {
 	return true
 }
 
+// NamespaceGone reports whether the namespace informer, once synced, holds
+// no namespace named name, or holds it Terminating: the namespace is
+// deleted or being deleted. It reports false while that is not known (no
+// namespace informer, or not synced).
+func (w *ContextWatcher) NamespaceGone(name string) bool {
+	for _, ci := range w.informers {
+		if ci.what != "namespaces" || !ci.inf.HasSynced() {
+			continue
+		}
+		obj, ok, err := ci.inf.GetStore().GetByKey(name)
+		if err != nil {
+			return false
+		}
+		if !ok {
+			return true
+		}
+		m, isMeta := obj.(*metav1.PartialObjectMetadata)
+		return isMeta && m.DeletionTimestamp != nil
+	}
+	return false
+}
+
 // Unsynced returns what has not synced yet, for logs.
 func (w *ContextWatcher) Unsynced() []string {
 	var out []string
@@ -255,9 +275,9 @@ func (h namespaceHandler) changed(obj any, deleted bool) {
 	if !ok || !h.selected(m.Name) {
 		return
 	}
-	if deleted {
+	if deleted || m.DeletionTimestamp != nil {
 		h.w.setProblems(m.Name, nil)
-		h.w.sink.NamespaceChanged(m.Name, detect.Overrides{})
+		h.w.sink.NamespaceDeleted(m.Name)
 		return
 	}
 	o, problems := OverridesFromAnnotations(m.Annotations)

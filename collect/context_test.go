@@ -307,6 +307,7 @@ func (r *contextRecorder) add(s string) {
 func (r *contextRecorder) NamespaceChanged(ns string, o detect.Overrides) {
 	r.add("namespace " + ns + " " + map[bool]string{true: "disabled", false: "enabled"}[o.Disabled])
 }
+func (r *contextRecorder) NamespaceDeleted(ns string) { r.add("namespace deleted " + ns) }
 func (r *contextRecorder) NodeChanged(n detect.Node) {
 	r.add("node " + n.Name + " " + map[bool]string{true: "cordoned", false: "schedulable"}[n.Unschedulable])
 }
@@ -334,9 +335,12 @@ func TestContextWatcher(t *testing.T) {
 			ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: ann},
 		}
 	}
+	terminating := nsMeta("old", nil)
+	terminating.DeletionTimestamp = ptr.To(metav1.Now())
 	meta := metafake.NewSimpleMetadataClient(scheme,
 		nsMeta("shop", map[string]string{AnnotationPrefix + "disabled": "true"}),
 		nsMeta("kube-system", map[string]string{AnnotationPrefix + "disabled": "true"}),
+		terminating,
 	)
 	rec := &contextRecorder{ch: make(chan struct{}, 100)}
 	w := NewContextWatcher(client, meta, Options{ExcludeNamespaces: []string{"kube-system"}}, rec, nil)
@@ -351,7 +355,8 @@ func TestContextWatcher(t *testing.T) {
 	if err := meta.Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}).Delete(ctx, "shop", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"namespace shop disabled", "node node-a cordoned", "revision shop/api-5f6b", "namespace shop enabled"}
+	want := []string{"namespace shop disabled", "namespace deleted old", "node node-a cordoned", "revision shop/api-5f6b",
+		"namespace deleted shop"}
 	deadline := time.After(waitLimit)
 	for {
 		rec.mu.Lock()

@@ -204,10 +204,10 @@ func TestPodFromAPI(t *testing.T) {
 			}),
 			want: domainPod(func(p *detect.Pod) {
 				p.Containers = []detect.Container{
-					{Name: "migrate", Type: detect.ContainerInit, Image: "migrate:1", RestartCount: 1},
+					{Name: "migrate", Type: detect.ContainerInit, Image: "migrate:1", RestartCount: 1, RestartPolicy: detect.RestartOnFailure},
 					{Name: "envoy", Type: detect.ContainerSidecar, Image: "envoy:1", RestartCount: 2},
 					{Name: "app", Type: detect.ContainerApp, Image: "nginx:1.27", RestartCount: 3},
-					{Name: "debug", Type: detect.ContainerEphemeral, Image: "busybox", RestartCount: 4},
+					{Name: "debug", Type: detect.ContainerEphemeral, Image: "busybox", RestartCount: 4, RestartPolicy: detect.RestartNever},
 				}
 			}),
 		},
@@ -219,8 +219,29 @@ func TestPodFromAPI(t *testing.T) {
 				}
 			}),
 			want: domainPod(func(p *detect.Pod) {
-				p.Containers = append([]detect.Container{{Name: "setup", Type: detect.ContainerInit, Image: "setup:1"}}, p.Containers...)
+				p.Containers = append([]detect.Container{{Name: "setup", Type: detect.ContainerInit, Image: "setup:1",
+					RestartPolicy: detect.RestartOnFailure}}, p.Containers...)
 			}),
+		},
+		{
+			name: "restart policies: the pod's Never, OnFailure; an app container's own Always",
+			pod: apiPod(func(p *corev1.Pod) {
+				p.Spec.RestartPolicy = corev1.RestartPolicyNever
+				p.Spec.InitContainers = []corev1.Container{{Name: "setup", Image: "setup:1"}}
+				p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: "keep", Image: "keep:1",
+					RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways)})
+			}),
+			want: domainPod(func(p *detect.Pod) {
+				p.Containers[0].RestartPolicy = detect.RestartNever
+				p.Containers = append([]detect.Container{{Name: "setup", Type: detect.ContainerInit, Image: "setup:1",
+					RestartPolicy: detect.RestartNever}}, p.Containers...)
+				p.Containers = append(p.Containers, detect.Container{Name: "keep", Type: detect.ContainerApp, Image: "keep:1"})
+			}),
+		},
+		{
+			name: "restart policy OnFailure, as a Job's pods have",
+			pod:  apiPod(func(p *corev1.Pod) { p.Spec.RestartPolicy = corev1.RestartPolicyOnFailure }),
+			want: domainPod(container0(func(c *detect.Container) { c.RestartPolicy = detect.RestartOnFailure })),
 		},
 		{
 			name: "waiting",
@@ -255,7 +276,7 @@ func TestPodFromAPI(t *testing.T) {
 				}},
 			})),
 			want: domainPod(container0(func(c *detect.Container) {
-				c.ContainerID = "containerd://c"
+				c.ContainerID, c.StateExitCode = "containerd://c", 1
 				c.State, c.StateReason, c.StateMessage, c.StateSince = detect.StateTerminated, "Error", "panic: boom", t0.Add(2*time.Minute)
 			})),
 		},
@@ -443,7 +464,8 @@ func TestPodFromAPIFixture(t *testing.T) {
 						Name: "migrate", Type: detect.ContainerInit, Image: "registry.example.com/shop/checkout-migrate:1.42.0",
 						ContainerID: "containerd://1111111111111111111111111111111111111111111111111111111111111111",
 						Ready:       true, State: detect.StateTerminated, StateReason: "Completed", StateSince: ts("2026-03-01T08:00:15Z"),
-						Resources: detect.Resources{CPURequest: "100m", MemoryRequest: "64Mi"},
+						RestartPolicy: detect.RestartOnFailure,
+						Resources:     detect.Resources{CPURequest: "100m", MemoryRequest: "64Mi"},
 					},
 					{
 						Name: "envoy", Type: detect.ContainerSidecar, Image: "envoyproxy/envoy:v1.33.0",

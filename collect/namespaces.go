@@ -33,8 +33,12 @@ var AnnotationKeys = []string{annRatioWarning, annRatioError, annRatioCritical, 
 // NamespaceSink receives each namespace's overrides.
 type NamespaceSink interface {
 	// NamespaceChanged hands over the overrides of a namespace, the zero
-	// value when it has none or was deleted.
+	// value when it has none.
 	NamespaceChanged(namespace string, o detect.Overrides)
+	// NamespaceDeleted says that a namespace is being deleted (Terminating:
+	// its pods are about to be deleted by the namespace controller) or is
+	// gone.
+	NamespaceDeleted(namespace string)
 }
 
 // AnnotationProblem is one annotation that could not be used.
@@ -113,15 +117,15 @@ func OverridesFromAnnotations(annotations map[string]string) (detect.Overrides, 
 }
 
 // trimNamespace is the namespace informer's transform: it keeps the name,
-// the resourceVersion and the annotations under AnnotationPrefix of the
-// metadata-only namespace, and nothing else.
+// the resourceVersion, the deletionTimestamp and the annotations under
+// AnnotationPrefix of the metadata-only namespace, and nothing else.
 func trimNamespace(obj any) (any, error) {
 	m, ok := obj.(*metav1.PartialObjectMetadata)
 	if !ok {
 		return obj, nil
 	}
 	out := &metav1.PartialObjectMetadata{TypeMeta: m.TypeMeta, ObjectMeta: metav1.ObjectMeta{
-		Name: m.Name, UID: m.UID, ResourceVersion: m.ResourceVersion,
+		Name: m.Name, UID: m.UID, ResourceVersion: m.ResourceVersion, DeletionTimestamp: m.DeletionTimestamp,
 	}}
 	for k, v := range m.Annotations {
 		if strings.HasPrefix(k, AnnotationPrefix) {

@@ -199,8 +199,16 @@ func TestCachedPodKeepsEveryField(t *testing.T) {
 			c.spec = withSpec(c.spec, func(s *containerSpec) { s.resources.CPULimit = "9" })
 		})},
 		{"id", ctr(func(c *cachedContainer) { c.id = packID(c.id.String() + "x") })},
-		{"stateText.reason", ctr(func(c *cachedContainer) { c.stateText = unique.Make(stateText{"other", c.stateText.Value().message}) })},
-		{"stateText.message", ctr(func(c *cachedContainer) { c.stateText = unique.Make(stateText{c.stateText.Value().reason, "other"}) })},
+		{"spec.restartPolicy", ctr(func(c *cachedContainer) {
+			c.spec = withSpec(c.spec, func(s *containerSpec) { s.restartPolicy = detect.RestartNever })
+		})},
+		{"stateText.reason", ctr(func(c *cachedContainer) {
+			c.stateText = withText(c.stateText, func(t *stateText) { t.reason = "other" })
+		})},
+		{"stateText.message", ctr(func(c *cachedContainer) {
+			c.stateText = withText(c.stateText, func(t *stateText) { t.message = "other" })
+		})},
+		{"stateText.exitCode", ctr(func(c *cachedContainer) { c.stateText = withText(c.stateText, func(t *stateText) { t.exitCode++ }) })},
 		{"stateSince", ctr(func(c *cachedContainer) { c.stateSince++ })},
 		{"last", ctr(func(c *cachedContainer) { c.last = nil })},
 		{"restartCount", ctr(func(c *cachedContainer) { c.restartCount++ })},
@@ -325,6 +333,12 @@ func withSpec(h unique.Handle[containerSpec], f func(*containerSpec)) unique.Han
 	s := h.Value()
 	f(&s)
 	return unique.Make(s)
+}
+
+func withText(h unique.Handle[stateText], f func(*stateText)) unique.Handle[stateText] {
+	t := h.Value()
+	f(&t)
+	return unique.Make(t)
 }
 
 // BenchmarkTransform measures the informer's per-pod transform on a realistic

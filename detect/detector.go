@@ -112,6 +112,41 @@ type PodReport struct {
 	LogTails []string
 }
 
+// EndReason says why a fault recovered.
+type EndReason uint8
+
+// End reasons, the zero value being the ordinary one.
+const (
+	// EndRecovered: the namespace stayed below the rules for RecoverAfter.
+	EndRecovered EndReason = iota
+	// EndNoPods: no pod of the namespace is left running (scaled to zero,
+	// every pod deleted or finished); nothing can restart any more.
+	EndNoPods
+	// EndNamespaceDeleted: the namespace is being deleted, or is gone.
+	EndNamespaceDeleted
+	// EndExcluded: the namespace is no longer watched.
+	EndExcluded
+	// EndDisabled: the namespace's annotations disabled it.
+	EndDisabled
+)
+
+var endNames = [...]string{
+	EndRecovered:        "recovered",
+	EndNoPods:           "no_pods",
+	EndNamespaceDeleted: "namespace_deleted",
+	EndExcluded:         "excluded",
+	EndDisabled:         "disabled",
+}
+
+// String returns the reason's name: recovered, no_pods, namespace_deleted,
+// excluded or disabled.
+func (r EndReason) String() string {
+	if int(r) < len(endNames) {
+		return endNames[r]
+	}
+	return "unknown"
+}
+
 // Decision is one event to write.
 type Decision struct {
 	Kind     Kind
@@ -121,7 +156,9 @@ type Decision struct {
 	At       time.Time
 	Window   time.Duration
 	Fault    Fault // the fault after this decision
-	Stats    Stats
+	// End says why a recovery ended the fault; EndRecovered otherwise.
+	End   EndReason
+	Stats Stats
 	// Pods are the pods with restarts inside the window, most restarts first,
 	// at most Config.MaxReportedPods; OmittedPods counts the rest.
 	Pods        []PodReport
@@ -144,7 +181,61 @@ type namespaceState struct {
 	// departures are the pods that began leaving for an expected reason,
 	// oldest first, pruned to the window.
 	departures []departure
-	baseline   baseline
+	// left are the pods that stopped counting inside the window without
+	// having restarted, deleted or finished (see Detector.left), oldest
+	// first: they stay in the denominator of the ratio the level is judged
+	// on, so that pods leaving never raise it.
+	left     []leftPods
+	baseline baseline
+	// running is the number of pods that exist, have not finished and are
+	// not on their way out, as of the last evaluation.
+	running int
+	// gone is set when the namespace is deleted or no longer watched: its
+	// fault ends at the next evaluation and it never opens another.
+	gone EndReason
+}
+
+// leftPods counts pods that left at one instant.
+type leftPods struct {
+	at int64 // unix nanoseconds
+	n  int32
+}
+
+// maxLeft bounds the instants of ns.left; past it the two oldest merge at
+// the newer instant, keeping the pods a little longer in the denominator.
+const maxLeft = 256
+
+// leave records that a pod that had not restarted stopped counting at now.
+func (ns *namespaceState) leave(now int64) {
+	if n := len(ns.left); n > 0 && ns.left[n-1].at >= now-int64(time.Second) {
+		ns.left[n-1].n++
+		return
+	}
+	ns.left = append(ns.left, leftPods{at: now, n: 1})
+	if len(ns.left) > maxLeft {
+		ns.left[1].n += ns.left[0].n
+		ns.left = slices.Delete(ns.left, 0, 1)
+	}
+}
+
+// leftSince prunes ns.left to horizon and returns how many pods it holds.
+func (ns *namespaceState) leftSince(horizon int64) int {
+	i := 0
+	for i < len(ns.left) && ns.left[i].at < horizon {
+		i++
+	}
+	ns.left = slices.Delete(ns.left, 0, i)
+	n := 0
+	for _, l := range ns.left {
+		n += int(l.n)
+	}
+	return n
+}
+
+// deletedPod is a deleted pod kept for its restarts inside the window.
+type deletedPod struct {
+	namespace, uid string
+	at             int64 // its deletedAt
 }
 
 // Detector tracks the pods of one cluster and decides per namespace. It is
@@ -158,6 +249,10 @@ type Detector struct {
 	overrides  map[string]Overrides                   // by namespace
 	nodes      map[string]Node                        // by name
 	revisions  map[string]map[string][]*revisionState // by namespace and Deployment, by number
+	// deleted are the deleted pods kept for their restarts, in deletion
+	// order: Observe and Delete forget those deleted before the window,
+	// so that a replica that never evaluates (a standby) forgets them too.
+	deleted []deletedPod
 }
 
 // New returns a detector applying cfg.
@@ -192,34 +287,74 @@ func (d *Detector) Observe(p *Pod, now time.Time) bool {
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.sweep(horizon)
 	ns := d.namespace(p.Namespace)
 	s := ns.pods[p.UID]
 	if s == nil {
 		s = &podState{}
-		d.disrupt(ns, s, p, nowNs)
+		d.disrupt(ns, s, p, nowNs, horizon, true)
 		s.first(p, nowNs, horizon)
 		s.observed(p)
 		ns.pods[p.UID] = s
 		return true
 	}
-	wasTerminal, wasDeleting := s.terminal, s.deleting
-	if s.deletedAt != 0 {
-		// A late update of a pod already deleted: keep it deleted.
-		s.observed(p)
-		return false
-	}
-	disrupted := d.disrupt(ns, s, p, nowNs)
+	wasRunning, wasTerminal, wasDeleting, wasDeleted := s.running(), s.terminal, s.deleting, s.deletedAt != 0
+	// A deleted pod observed again came back into the watch (its labels
+	// match the selector again): it exists, and its restarts count.
+	s.deletedAt = 0
+	disrupted := d.disrupt(ns, s, p, nowNs, horizon, false)
 	counted := s.update(p, nowNs, horizon)
 	s.observed(p)
-	return counted || disrupted || wasTerminal != s.terminal || wasDeleting != s.deleting
+	if wasRunning && !s.running() {
+		d.left(ns, s, horizon, nowNs)
+	}
+	return counted || disrupted || wasDeleted || wasTerminal != s.terminal || wasDeleting != s.deleting
+}
+
+// left records that s stopped counting, when it did without abnormal
+// restarts inside the window and for a reason that does not replace it:
+// deleted (a scale-down), finished, gone. Pods that a rollout, an eviction,
+// a drain, ... takes away come back as new pods. The caller holds d.mu.
+func (d *Detector) left(ns *namespaceState, s *podState, horizon, now int64) {
+	if s.disrupted == ExpectedRollout || s.disrupted.Disruptive() {
+		return
+	}
+	s.prune(horizon)
+	if abnormal, _ := d.split(s); abnormal == 0 {
+		ns.leave(now)
+	}
+}
+
+// sweep forgets the deleted pods deleted before horizon: their restarts
+// are all older. The caller holds d.mu.
+func (d *Detector) sweep(horizon int64) {
+	i := 0
+	for ; i < len(d.deleted) && d.deleted[i].at < horizon; i++ {
+		dp := &d.deleted[i]
+		ns := d.namespaces[dp.namespace]
+		if ns == nil {
+			continue
+		}
+		if s := ns.pods[dp.uid]; s != nil && s.deletedAt == dp.at {
+			ns.forget(dp.uid)
+		}
+		if len(ns.pods) == 0 && ns.fault == nil && ns.gone == EndRecovered {
+			delete(d.namespaces, dp.namespace)
+		}
+	}
+	if i > 0 {
+		d.deleted = slices.Delete(d.deleted, 0, i)
+	}
 }
 
 // Delete records that the pod is gone and reports whether its namespace
 // should be evaluated again. A pod that restarted inside the window keeps
 // counting until its restarts leave the window.
 func (d *Detector) Delete(namespace, uid string, now time.Time) bool {
+	horizon := now.Add(-d.cfg.Window).UnixNano()
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.sweep(horizon)
 	ns := d.namespaces[namespace]
 	if ns == nil {
 		return false
@@ -228,11 +363,37 @@ func (d *Detector) Delete(namespace, uid string, now time.Time) bool {
 	if s == nil || s.deletedAt != 0 {
 		return false
 	}
-	if s.prune(now.Add(-d.cfg.Window).UnixNano()) == 0 {
+	if s.running() {
+		d.left(ns, s, horizon, now.UnixNano())
+	}
+	if s.prune(horizon) == 0 {
 		ns.forget(uid)
 	} else {
 		s.deletedAt = now.UnixNano()
+		d.deleted = append(d.deleted, deletedPod{namespace: namespace, uid: uid, at: s.deletedAt})
 	}
+	return true
+}
+
+// NamespaceGone records that a namespace is being deleted or is gone
+// (EndNamespaceDeleted), or is no longer watched (EndExcluded): its open
+// fault recovers at its next evaluation, saying why, and it opens no other.
+// EndRecovered takes the namespace back (created again under the same
+// name). It reports whether the namespace should be evaluated again.
+func (d *Detector) NamespaceGone(namespace string, why EndReason) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ns := d.namespaces[namespace]
+	if ns == nil {
+		if why == EndRecovered {
+			return false
+		}
+		ns = d.namespace(namespace)
+	}
+	if ns.gone == why {
+		return false
+	}
+	ns.gone = why
 	return true
 }
 
@@ -262,34 +423,58 @@ func (d *Detector) EvaluateAll(now time.Time) ([]Stats, []Decision) {
 	stats := make([]Stats, 0, len(names))
 	var decisions []Decision
 	for _, name := range names {
-		st, dec := d.evaluate(name, d.namespaces[name], now)
+		ns := d.namespaces[name]
+		st, dec := d.evaluate(name, ns, now)
 		if d.cfg.Baseline.Enabled {
-			d.namespaces[name].baseline.sample(st.Ratio, now, &d.cfg)
+			ns.baseline.sample(st.Ratio, now, &d.cfg)
 		}
-		if st.Pods == 0 && !st.Fault {
-			// Nothing left to report: forget the namespace until it has pods again.
-			if len(d.namespaces[name].pods) == 0 {
-				delete(d.namespaces, name)
-			}
-			continue
-		}
-		stats = append(stats, st)
 		if dec != nil {
+			// Before the namespace may be forgotten below: the
+			// recovery of a namespace without pods is its last event.
 			decisions = append(decisions, *dec)
 		}
+		if st.Pods == 0 && !st.Fault {
+			// Nothing left to report: forget the namespace until it has
+			// pods again (a gone one is forgotten by evaluate).
+			if len(ns.pods) == 0 && ns.gone == EndRecovered {
+				delete(d.namespaces, name)
+			}
+			if dec == nil {
+				continue
+			}
+		}
+		stats = append(stats, st)
 	}
 	return stats, decisions
 }
 
 func (d *Detector) evaluate(name string, ns *namespaceState, now time.Time) (Stats, *Decision) {
 	st := d.stats(name, ns, now)
-	dec := d.decide(ns, st, now)
+	dec := d.decide(ns, st, d.ending(name, ns), now)
 	st.Fault = ns.fault != nil
 	if dec != nil {
 		dec.Stats.Fault = st.Fault
 		d.report(ns, dec)
 	}
+	if ns.gone != EndRecovered && ns.fault == nil && len(ns.pods) == 0 {
+		delete(d.namespaces, name)
+	}
 	return st, dec
+}
+
+// ending returns why the namespace's fault must end now rather than after
+// RecoverAfter, or EndRecovered when nothing ends it. The caller holds d.mu
+// and ran stats.
+func (d *Detector) ending(name string, ns *namespaceState) EndReason {
+	switch {
+	case ns.gone != EndRecovered:
+		return ns.gone
+	case d.overrides[name].Disabled:
+		return EndDisabled
+	case ns.running == 0:
+		return EndNoPods
+	}
+	return EndRecovered
 }
 
 // stats prunes the namespace's restarts to the window at now and computes
@@ -297,11 +482,15 @@ func (d *Detector) evaluate(name string, ns *namespaceState, now time.Time) (Sta
 func (d *Detector) stats(name string, ns *namespaceState, now time.Time) Stats {
 	horizon := now.Add(-d.cfg.Window).UnixNano()
 	st := Stats{Namespace: name}
+	ns.running = 0
 	for uid, s := range ns.pods {
 		n := s.prune(horizon)
 		if n == 0 && s.deletedAt != 0 {
 			ns.forget(uid)
 			continue
+		}
+		if s.running() {
+			ns.running++
 		}
 		abnormal, expected := d.split(s)
 		st.ExpectedRestarts += expected
@@ -325,12 +514,22 @@ func (d *Detector) stats(name string, ns *namespaceState, now time.Time) Stats {
 	}
 	t := d.thresholds(name, ns)
 	st.Level = t.Level(st.Pods, st.RestartedPods, st.Ratio)
+	if left := ns.leftSince(horizon); left > 0 && st.Level > LevelNone {
+		// Judged as if the pods that left without restarting were still
+		// there: a scale-down, a finished Job or a deleted namespace
+		// may lower the level, never raise it.
+		st.Level = min(st.Level, t.Level(st.Pods, st.RestartedPods, float64(st.RestartedPods)/float64(st.Pods+left)))
+	}
+	if ns.running == 0 || ns.gone != EndRecovered {
+		st.Level = LevelNone // nothing left that can restart
+	}
 	st.Baseline, st.HasBaseline = t.Baseline, t.HasBaseline
 	return st
 }
 
-// decide runs the namespace's fault state machine.
-func (d *Detector) decide(ns *namespaceState, st Stats, now time.Time) *Decision {
+// decide runs the namespace's fault state machine; end is why its fault
+// must end at once, if it must.
+func (d *Detector) decide(ns *namespaceState, st Stats, end EndReason, now time.Time) *Decision {
 	f := ns.fault
 	switch {
 	case f == nil && st.Level == LevelNone:
@@ -343,13 +542,15 @@ func (d *Detector) decide(ns *namespaceState, st Stats, now time.Time) *Decision
 		if f.ClearSince.IsZero() {
 			f.ClearSince = now
 		}
-		if now.Sub(f.ClearSince) < d.cfg.RecoverAfter {
+		if end == EndRecovered && now.Sub(f.ClearSince) < d.cfg.RecoverAfter {
 			return nil
 		}
 		ns.fault = nil
 		prev := f.Level
 		f.Level, f.LastEvent = LevelNone, now
-		return d.decision(KindRecovery, d.cfg.NewID(), LevelNone, prev, f, st, now)
+		dec := d.decision(KindRecovery, d.cfg.NewID(), LevelNone, prev, f, st, now)
+		dec.End = end
+		return dec
 	}
 	f.ClearSince = time.Time{}
 	prev := f.Level

@@ -370,15 +370,18 @@ func TestWhichPodsCount(t *testing.T) {
 			want: Stats{Namespace: "shop", Pods: 2, RestartedPods: 1, Restarts: 1, Ratio: 0.5},
 		},
 		{
-			name: "a late update of a deleted pod does not bring it back",
+			// It left the watch (its labels stopped matching the
+			// selector) and came back with the same UID.
+			name: "a pod observed again after its deletion counts its new restarts",
 			run: func(d *Detector) Stats {
 				a, b := pod("shop", "a"), pod("shop", "b")
 				d.Observe(a, t0)
-				d.Observe(crashed(b, "app", t0, "Error"), t0)
+				b1 := crashed(b, "app", t0, "Error")
+				d.Observe(b1, t0)
 				d.Delete("shop", b.UID, t0.Add(time.Minute))
-				return statsAfter(d, t0.Add(31*time.Minute), crashed(crashed(b, "app", t0, "Error"), "app", t0.Add(2*time.Minute), "Error"))
+				return statsAfter(d, t0.Add(31*time.Minute), crashed(b1, "app", t0.Add(2*time.Minute), "Error"))
 			},
-			want: Stats{Namespace: "shop", Pods: 1},
+			want: Stats{Namespace: "shop", Pods: 2, RestartedPods: 1, Restarts: 1, Ratio: 0.5},
 		},
 		{
 			name: "pods being deleted do not count",

@@ -124,8 +124,11 @@ func (s *podState) causeOf(c *Container) CauseKey {
 
 // disrupt records why the pod is on its way out as p shows it, before its
 // restarts are counted, and a departure when it begins leaving. It reports
-// whether that changed. The caller holds d.mu.
-func (d *Detector) disrupt(ns *namespaceState, s *podState, p *Pod, now int64) bool {
+// whether that changed. first is set for the pod's first observation, when
+// the pod may have left long before: a finished pod (evicted, shut down)
+// left when its last container terminated, and counts as a departure only
+// if that lies inside the window. The caller holds d.mu.
+func (d *Detector) disrupt(ns *namespaceState, s *podState, p *Pod, now, horizon int64, first bool) bool {
 	reason := disruptionOf(p, d.node(p.Node))
 	if reason == ExpectedDeleted && !d.supersededSince(p).IsZero() {
 		reason = ExpectedRollout // an old revision's pod the rollout replaces
@@ -134,7 +137,18 @@ func (d *Detector) disrupt(ns *namespaceState, s *podState, p *Pod, now int64) b
 		return false
 	}
 	if s.disrupted == ExpectedNone && reason != ExpectedFinished {
-		ns.depart(p, reason, now)
+		at := now
+		if first && p.Terminal() {
+			at = 0
+			for i := range p.Containers {
+				if c := &p.Containers[i]; c.State == StateTerminated {
+					at = max(at, min(unixNano(c.StateSince), now))
+				}
+			}
+		}
+		if at >= horizon && at > 0 {
+			ns.depart(p, reason, at)
+		}
 	}
 	s.disrupted = reason
 	return true
@@ -154,12 +168,17 @@ type departure struct {
 	owner  Owner
 }
 
-// depart records that a pod began leaving for reason at now.
-func (ns *namespaceState) depart(p *Pod, reason ExpectedReason, now int64) {
+// depart records that a pod began leaving for reason at at, keeping the
+// departures in time order.
+func (ns *namespaceState) depart(p *Pod, reason ExpectedReason, at int64) {
 	if len(ns.departures) >= maxDepartures {
 		ns.departures = slices.Delete(ns.departures, 0, len(ns.departures)-maxDepartures+1)
 	}
-	ns.departures = append(ns.departures, departure{at: now, uid: p.UID, reason: reason, node: p.Node, owner: p.Owner})
+	i := len(ns.departures)
+	for i > 0 && ns.departures[i-1].at > at {
+		i--
+	}
+	ns.departures = slices.Insert(ns.departures, i, departure{at: at, uid: p.UID, reason: reason, node: p.Node, owner: p.Owner})
 }
 
 // pruneDepartures forgets departures older than horizon.

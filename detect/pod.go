@@ -59,6 +59,18 @@ func (s StateKind) String() string {
 	}
 }
 
+// RestartPolicy is whether the kubelet restarts a container that exited:
+// its own restartPolicy (sidecars: Always) or the pod's; for init
+// containers, OnFailure unless the pod's is Never.
+type RestartPolicy uint8
+
+// Restart policies, Always being the zero value.
+const (
+	RestartAlways RestartPolicy = iota
+	RestartOnFailure
+	RestartNever
+)
+
 // Termination is a container's last termination (status.lastState.terminated).
 type Termination struct {
 	ContainerID string
@@ -96,9 +108,14 @@ type Container struct {
 	State        StateKind
 	StateReason  string    // waiting or terminated reason, e.g. CrashLoopBackOff
 	StateMessage string    // waiting or terminated message, bounded by collect
-	StateSince   time.Time // running or terminated since
-	Last         Termination
-	Resources    Resources
+	StateSince   time.Time // running since, or terminated at (state.terminated.finishedAt)
+	// StateExitCode is state.terminated.exitCode while terminated.
+	StateExitCode int32
+	// RestartPolicy says whether the kubelet restarts the container after
+	// it exits.
+	RestartPolicy RestartPolicy
+	Last          Termination
+	Resources     Resources
 }
 
 // Owner is the workload a pod belongs to, resolved the way people name it:

@@ -60,8 +60,9 @@ func TestOverridesApplyWithoutRestart(t *testing.T) {
 		want string
 	}{
 		{at: 0, want: "anomaly warning event-1 event-1"},
-		{at: time.Second, o: &Overrides{Disabled: true}},
-		{at: 31 * time.Second, want: "recovery ok event-2 event-1"},
+		// Disabled: the fault recovers at once, not after RecoverAfter.
+		{at: time.Second, o: &Overrides{Disabled: true}, want: "recovery ok event-2 event-1"},
+		{at: 31 * time.Second},
 		{at: time.Minute, o: &Overrides{}, want: "anomaly warning event-3 event-3"},
 		{at: 2 * time.Minute, o: &Overrides{RatioError: 0.2}, want: "escalation error event-4 event-3"},
 	}

@@ -1,6 +1,9 @@
 package detect
 
-import "time"
+import (
+	"hash/fnv"
+	"time"
+)
 
 // maxRestartsPerPod bounds the restart instants kept per pod. A crash-looping
 // container restarts at most every 5 minutes once back-off is at its cap, so
@@ -18,15 +21,28 @@ type restart struct {
 }
 
 // containerTrack is what restart counting remembers of one container.
+//
+// A restart is one terminated container instance, known by its container ID
+// (by its finishedAt when the runtime gave none). The kubelet shows it
+// first as state.terminated, then as lastState.terminated while the
+// container waits in back-off and after it runs again, and raises
+// restartCount only with the last of these writes
+// (convertToAPIContainerStatuses in pkg/kubelet/kubelet_pods.go). Each
+// instance counts once, from whichever write shows it first; restartCount
+// only fills in restarts whose termination the agent never saw.
 type containerTrack struct {
-	name         string
-	lastID       string // last termination's container ID
-	lastFinished int64  // last termination's finishedAt, unix nanoseconds
-	restartCount int32
-	// awaitingTermination is set when restartCount rose without a new last
-	// termination; the termination that arrives later dates that restart
-	// instead of counting another.
-	awaitingTermination bool
+	name string
+	// seen are the identities of the last two terminations counted, the
+	// newest first: a status shows at most two (state and lastState).
+	seen [2]uint64
+	// restarts is the restart count the last observation implies: its
+	// restartCount plus the termination it does not include yet.
+	restarts int32
+	// owed counts the restarts counted from restartCount alone, the last
+	// at owedAt: a termination that finished by then and arrives later
+	// dates one of them instead of counting again.
+	owed   int32
+	owedAt int64
 }
 
 // podState is one pod as the detector tracks it. Most pods never restart:
@@ -64,23 +80,6 @@ func unixNano(t time.Time) int64 {
 	return t.UnixNano()
 }
 
-// newTermination reports whether c carries a last termination other than the
-// one the track saw.
-func (tr *containerTrack) newTermination(c *Container) bool {
-	if c.Last.IsZero() {
-		return false
-	}
-	return c.Last.ContainerID != tr.lastID || unixNano(c.Last.FinishedAt) != tr.lastFinished
-}
-
-func (tr *containerTrack) remember(c *Container) {
-	tr.restartCount = c.RestartCount
-	if !c.Last.IsZero() {
-		tr.lastID = c.Last.ContainerID
-		tr.lastFinished = unixNano(c.Last.FinishedAt)
-	}
-}
-
 // track returns the index of the container's track, adding one for a
 // container seen for the first time (an ephemeral container, a new pod).
 func (s *podState) track(name string) (int, bool) {
@@ -93,24 +92,121 @@ func (s *podState) track(name string) (int, bool) {
 	return len(s.tracks) - 1, true
 }
 
-// first records what a pod's first observation tells: each container whose
-// last termination lies inside the window restarted then. This rebuilds the
-// window when the agent starts, from the informer's first list.
+// termination is one terminated container instance a status shows.
+type termination struct {
+	id        uint64
+	at        int64 // finishedAt, unix nanoseconds; 0 when unknown
+	fromState bool  // shown as state.terminated, not lastState.terminated
+}
+
+// when returns the instant the termination counts at: its finishedAt, or
+// now when it has none or lies in the future.
+func (t *termination) when(now int64) int64 {
+	if t.at == 0 || t.at > now {
+		return now
+	}
+	return t.at
+}
+
+// terminationID returns the identity of a terminated container instance:
+// a hash of its container ID, else its finishedAt; never 0.
+func terminationID(containerID string, finished time.Time) uint64 {
+	var id uint64
+	if containerID != "" {
+		h := fnv.New64a()
+		h.Write([]byte(containerID))
+		id = h.Sum64() | 1 // odd, so never equal to an identity by time
+	} else {
+		id = uint64(unixNano(finished)) &^ 1
+	}
+	if id == 0 {
+		id = 2
+	}
+	return id
+}
+
+func (tr *containerTrack) saw(id uint64) bool { return tr.seen[0] == id || tr.seen[1] == id }
+
+func (tr *containerTrack) see(id uint64) { tr.seen[1], tr.seen[0] = tr.seen[0], id }
+
+// willRestart reports whether the kubelet restarts container c of p, which
+// terminated with c.StateExitCode: its restart policy says so and the pod is
+// neither finished nor on its way out (the kubelet stops the containers of a
+// pod being deleted or evicted, it does not restart them).
+func willRestart(p *Pod, c *Container) bool {
+	if p.Deleting || p.Terminal() || p.Disruption != "" {
+		return false
+	}
+	switch c.RestartPolicy {
+	case RestartNever:
+		return false
+	case RestartOnFailure:
+		return c.StateExitCode != 0
+	}
+	return true
+}
+
+// terminations returns the terminated instances c's status shows, the older
+// first: lastState.terminated, then state.terminated when the container
+// will be restarted (one that stays terminated did not restart). pending
+// reports whether restartCount does not include the newest one yet: the
+// container is terminated, or waits in back-off.
+func (s *podState) terminations(p *Pod, c *Container, buf *[2]termination) (out []termination, pending bool) {
+	out = buf[:0]
+	if !c.Last.IsZero() {
+		out = append(out, termination{id: terminationID(c.Last.ContainerID, c.Last.FinishedAt), at: unixNano(c.Last.FinishedAt)})
+		// Waiting under the dead container's ID (back-off), or under
+		// none once it was garbage-collected in back-off: restartCount
+		// is still the dead container's. (Without an ID of its own, the
+		// termination is the kubelet's "could not be located" record,
+		// which comes with restartCount already raised.)
+		pending = c.State == StateWaiting && c.Last.ContainerID != "" &&
+			(c.ContainerID == c.Last.ContainerID || c.ContainerID == "")
+	}
+	if c.State == StateTerminated && willRestart(p, c) {
+		t := termination{id: terminationID(c.ContainerID, c.StateSince), at: unixNano(c.StateSince), fromState: true}
+		if len(out) == 0 || out[0].id != t.id {
+			out = append(out, t)
+		}
+		pending = true
+	}
+	return out, pending
+}
+
+// causeOfTermination returns the cause of the restart t of container c.
+func (s *podState) causeOfTermination(c *Container, t *termination) CauseKey {
+	if !t.fromState {
+		return s.causeOf(c)
+	}
+	// Classified as the restart it is about to become, when lastState
+	// carries this termination.
+	k := *c
+	k.Last = Termination{ContainerID: c.ContainerID, Reason: c.StateReason, Message: c.StateMessage,
+		ExitCode: c.StateExitCode, FinishedAt: c.StateSince}
+	return s.causeOf(&k)
+}
+
+// first records what a pod's first observation tells: each terminated
+// container instance it shows inside the window restarted then. This
+// rebuilds the window when the agent starts, from the informer's first list
+// (earlier restarts of the same container cannot be dated).
 func (s *podState) first(p *Pod, now, horizon int64) bool {
 	counted := false
 	s.tracks = make([]containerTrack, 0, len(p.Containers))
+	var buf [2]termination
 	for i := range p.Containers {
 		c := &p.Containers[i]
 		idx, _ := s.track(c.Name)
 		tr := &s.tracks[idx]
-		tr.remember(c)
-		if c.RestartCount > 0 && !c.Last.IsZero() {
-			at := unixNano(c.Last.FinishedAt)
-			if at > now {
-				at = now
-			}
-			if at >= horizon {
-				k := s.causeOf(c)
+		terms, pending := s.terminations(p, c, &buf)
+		tr.restarts = c.RestartCount
+		if pending {
+			tr.restarts++
+		}
+		for _, t := range terms {
+			tr.see(t.id)
+			if at := t.when(now); at >= horizon {
+				k := s.causeOfTermination(c, &t)
 				s.add(restart{at: at, n: 1, container: uint16(idx), cause: k.Cause, code: k.Code})
 				counted = true
 			}
@@ -123,46 +219,67 @@ func (s *podState) first(p *Pod, now, horizon int64) bool {
 // shows. It allocates nothing when nothing changed.
 func (s *podState) update(p *Pod, now, horizon int64) bool {
 	counted := false
+	var buf [2]termination
 	for i := range p.Containers {
 		c := &p.Containers[i]
 		idx, added := s.track(c.Name)
 		tr := &s.tracks[idx]
+		terms, pending := s.terminations(p, c, &buf)
+		implied := c.RestartCount
+		if pending {
+			implied++
+		}
 		if added {
 			// A container the pod did not have before (ephemeral): its
 			// history starts now.
-			tr.remember(c)
+			for _, t := range terms {
+				tr.see(t.id)
+			}
+			tr.restarts = implied
 			continue
 		}
-		newTerm := tr.newTermination(c)
-		at := now
-		if newTerm {
-			if f := unixNano(c.Last.FinishedAt); f != 0 && f < now {
-				at = f
+		var shown int32 // terminations seen for the first time
+		var latest CauseKey
+		for _, t := range terms {
+			if tr.saw(t.id) {
+				if !t.fromState && c.State == StateWaiting && (imageReasons[c.StateReason] || configReasons[c.StateReason]) {
+					// It cannot start again: that is what must be fixed.
+					s.recause(uint16(idx), s.causeOf(c))
+				}
+				continue
+			}
+			tr.see(t.id)
+			shown++
+			k := s.causeOfTermination(c, &t)
+			latest = k
+			at := t.when(now)
+			if tr.owed > 0 && t.at != 0 && t.at <= tr.owedAt {
+				// The termination of a restart counted from
+				// restartCount alone: it dates that one.
+				tr.owed--
+				s.redate(uint16(idx), at, k)
+				continue
+			}
+			if at >= horizon {
+				s.add(restart{at: at, n: 1, container: uint16(idx), cause: k.Cause, code: k.Code})
+				counted = true
 			}
 		}
-		var n int32
-		switch {
-		case c.RestartCount > tr.restartCount:
-			n = c.RestartCount - tr.restartCount
-			tr.awaitingTermination = !newTerm
-		case newTerm && tr.awaitingTermination:
-			// The termination of a restart already counted: date it.
-			s.redate(uint16(idx), at, s.causeOf(c))
-			tr.awaitingTermination = false
-		case newTerm:
-			// restartCount reset (the kubelet lost the container's history)
-			// or unchanged while the termination is new: one restart.
-			n = 1
-		}
-		tr.remember(c)
-		if n > 0 && at >= horizon {
-			k := s.causeOf(c)
-			if !newTerm {
-				k = s.causeOf(nil) // the termination is yet to come: see redate
+		if missing := implied - tr.restarts - shown; missing > 0 {
+			// restartCount rose by more than the terminations shown: their
+			// records are gone (kubelet restart, dead containers garbage
+			// collected) or came in updates the informer merged. They
+			// count now, with the cause of a termination shown with
+			// them.
+			k := latest
+			if shown == 0 {
+				k = s.causeOf(nil)
 			}
-			s.add(restart{at: at, n: n, container: uint16(idx), cause: k.Cause, code: k.Code})
+			s.add(restart{at: now, n: missing, container: uint16(idx), cause: k.Cause, code: k.Code})
+			tr.owed, tr.owedAt = tr.owed+missing, now
 			counted = true
 		}
+		tr.restarts = implied
 	}
 	return counted
 }
@@ -176,23 +293,46 @@ func (s *podState) add(r restart) {
 	}
 	s.restarts[i] = r
 	if len(s.restarts) > maxRestartsPerPod {
+		// Merged at the older instant, so that no restart counts after it
+		// left the window (the newer one leaves with it, a little early).
 		s.restarts[1].n += s.restarts[0].n
+		s.restarts[1].at = s.restarts[0].at
 		s.restarts = append(s.restarts[:0], s.restarts[1:]...)
 	}
 }
 
-// redate moves the container's newest restart counted "now" to the instant its
-// termination reports, with the cause it reports.
+// redate moves one of the container's newest restarts counted from
+// restartCount alone to the instant its termination reports, with the cause
+// it reports.
 func (s *podState) redate(container uint16, at int64, k CauseKey) {
 	for i := len(s.restarts) - 1; i >= 0; i-- {
-		if s.restarts[i].container == container {
-			r := s.restarts[i]
+		if s.restarts[i].container != container {
+			continue
+		}
+		r := s.restarts[i]
+		if r.n > 1 {
+			s.restarts[i].n--
+			r.n = 1
+		} else {
 			s.restarts = append(s.restarts[:i], s.restarts[i+1:]...)
-			r.at = at
+		}
+		r.at = at
+		if r.cause != CauseExpected {
+			r.cause, r.code = k.Cause, k.Code
+		}
+		s.add(r)
+		return
+	}
+}
+
+// recause gives the container's newest restart the cause k, unless it was
+// expected.
+func (s *podState) recause(container uint16, k CauseKey) {
+	for i := len(s.restarts) - 1; i >= 0; i-- {
+		if r := &s.restarts[i]; r.container == container {
 			if r.cause != CauseExpected {
 				r.cause, r.code = k.Cause, k.Code
 			}
-			s.add(r)
 			return
 		}
 	}
@@ -217,14 +357,17 @@ func (s *podState) prune(horizon int64) int {
 	return n
 }
 
+// running reports whether the pod exists, has not finished and is not on
+// its way out: a pod that may still restart.
+func (s *podState) running() bool {
+	return s.deletedAt == 0 && !s.terminal && s.disrupted == ExpectedNone
+}
+
 // considered reports whether the pod counts in its namespace's ratio, given
 // its abnormal restarts inside the window: pods that exist, have not
 // finished and are not on their way out (deleting, evicted, preempted: see
 // disruptionOf), and any pod, even deleted, finished or evicted since, that
 // restarted abnormally inside the window.
 func (s *podState) considered(restarts int) bool {
-	if restarts > 0 {
-		return true
-	}
-	return s.deletedAt == 0 && !s.terminal && s.disrupted == ExpectedNone
+	return restarts > 0 || s.running()
 }

@@ -147,11 +147,27 @@ var (
 	_ collect.EventSink   = (*cluster)(nil)
 )
 
-// NamespaceChanged applies a namespace's overrides.
+// NamespaceChanged applies a namespace's overrides; a namespace that
+// exists is watched again if one of its name was deleted before.
 func (c *cluster) NamespaceChanged(namespace string, o detect.Overrides) {
-	if c.detector.SetOverrides(namespace, o) {
+	gone := c.detector.NamespaceGone(namespace, detect.EndRecovered)
+	if c.detector.SetOverrides(namespace, o) || gone {
 		c.markDirty(namespace, c.clock.Now())
 	}
+}
+
+// NamespaceDeleted ends the namespace's open fault, if any, at its next
+// evaluation: its pods are going with it.
+func (c *cluster) NamespaceDeleted(namespace string) {
+	c.detector.SetOverrides(namespace, detect.Overrides{})
+	if c.detector.NamespaceGone(namespace, detect.EndNamespaceDeleted) {
+		c.markDirty(namespace, c.clock.Now())
+	}
+}
+
+// namespaceGone reports whether the namespace is known to be deleted.
+func (a *analysis) namespaceGone(namespace string) bool {
+	return a != nil && a.context.NamespaceGone(namespace)
 }
 
 // NodeChanged records a node's state.

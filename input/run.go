@@ -336,6 +336,14 @@ func (c *cluster) restore(ctx context.Context) {
 	c.detector.RestoreFaults(st.Faults)
 	for _, f := range st.Faults {
 		c.log.Info("fault restored", "namespace", f.Namespace, "fault_id", f.ID, "fault_level", f.Level.String(), "since", f.Start)
+		// A fault whose namespace went away while no replica ran ends at
+		// the first evaluation, saying why.
+		switch {
+		case !c.cfg.IsNamespaceSelected(f.Namespace):
+			c.detector.NamespaceGone(f.Namespace, detect.EndExcluded)
+		case c.rca.namespaceGone(f.Namespace):
+			c.detector.NamespaceGone(f.Namespace, detect.EndNamespaceDeleted)
+		}
 	}
 	if len(st.Pending) == 0 {
 		return

@@ -150,9 +150,14 @@ var _ collect.ListSink = (*scanSink)(nil)
 func (s *scanSink) PodChanged(p *detect.Pod)                       { s.detector.Observe(p, s.clock.Now()) }
 func (s *scanSink) PodDeleted(ns, uid string)                      { s.detector.Delete(ns, uid, s.clock.Now()) }
 func (s *scanSink) NamespaceChanged(ns string, o detect.Overrides) { s.detector.SetOverrides(ns, o) }
-func (s *scanSink) NodeChanged(n detect.Node)                      { s.detector.SetNode(n) }
-func (s *scanSink) NodeDeleted(name string)                        { s.detector.DeleteNode(name) }
-func (s *scanSink) RevisionChanged(r detect.Revision)              { s.detector.SetRevision(r, s.clock.Now()) }
+
+// NamespaceDeleted does nothing: a scan opens no fault that a namespace's
+// deletion would end, and it still shows what the namespace's pods did.
+func (s *scanSink) NamespaceDeleted(string) {}
+
+func (s *scanSink) NodeChanged(n detect.Node)         { s.detector.SetNode(n) }
+func (s *scanSink) NodeDeleted(name string)           { s.detector.DeleteNode(name) }
+func (s *scanSink) RevisionChanged(r detect.Revision) { s.detector.SetRevision(r, s.clock.Now()) }
 func (s *scanSink) RevisionDeleted(ns, dep, name string) {
 	s.detector.DeleteRevision(ns, dep, name)
 }

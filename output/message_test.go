@@ -50,6 +50,11 @@ func TestMessageRenders(t *testing.T) {
 		{"recovery", encTestConfig, encDecision(detect.KindRecovery), 1, 1, []string{"- **Below the thresholds since**: 2026-03-01T11:45:00Z", "- **Previous status**: error"}},
 		{"hostile", encHostileConfig, encHostileDecision(), 3, 5, nil},
 		{"5000 pods", encTestConfig, encLargeDecision(), render.MaxPods, 3 * render.MaxPods, []string{"Showing the 20 of 5000 pods with the most restarts."}},
+		{"recovery of a deleted namespace", encTestConfig, func() *detect.Decision {
+			d := encDecision(detect.KindRecovery)
+			d.End = detect.EndNamespaceDeleted
+			return d
+		}(), 1, 1, []string{"- **Ended because**: the namespace was deleted"}},
 		{"no pods", encTestConfig, func() *detect.Decision {
 			d := encDecision(detect.KindRecovery)
 			d.Pods, d.Summary = nil, detect.Summary{}

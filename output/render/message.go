@@ -72,6 +72,9 @@ func (x *texts) markdown(v *Event) string {
 	if d.Kind == detect.KindRecovery && !d.Fault.ClearSince.IsZero() {
 		item("label_clear_since", rfc3339(d.Fault.ClearSince))
 	}
+	if d.Kind == detect.KindRecovery && d.End != detect.EndRecovered {
+		item("label_end", x.s("end", d.End.String()))
+	}
 
 	x.writeAnalysisTables(&b, v)
 

@@ -25,7 +25,8 @@ var textNames = []string{
 	"label_event", "label_status", "label_previous", // nothing
 	"label_highest", "label_cluster", "label_namespace", // nothing
 	"label_restarted_pods", "label_restarts", "label_window", // nothing
-	"label_fault", "label_clear_since", // nothing
+	"label_fault", "label_clear_since", "label_end", // nothing
+	"end",                                              // detect.EndReason's name, other than recovered
 	"window",                                           // windowText
 	"fault",                                            // faultText
 	"duration",                                         // durationParts

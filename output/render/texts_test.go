@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/k8s-pod-restart/k8s-pod-restart/detect"
 )
 
 func TestDuration(t *testing.T) {
@@ -61,6 +63,23 @@ func TestLanguagesComplete(t *testing.T) {
 	for _, lang := range Languages() {
 		if diff := cmp.Diff(want, columns(lang)); diff != "" {
 			t.Errorf("%s: columns per table (-en +%s):\n%s", lang, lang, diff)
+		}
+	}
+}
+
+// TestEndReasonsNamed checks that every language says why a fault ended
+// early, for every reason detect gives.
+func TestEndReasonsNamed(t *testing.T) {
+	ends := []detect.EndReason{detect.EndNoPods, detect.EndNamespaceDeleted, detect.EndExcluded, detect.EndDisabled}
+	for _, lang := range Languages() {
+		x := &texts{t: languages[lang]}
+		for _, e := range ends {
+			if x.s("end", e.String()) == "" {
+				t.Errorf("%s: no text for the end reason %s", lang, e)
+			}
+		}
+		if x.err != nil {
+			t.Errorf("%s: %v", lang, x.err)
 		}
 	}
 }

@@ -45,24 +45,44 @@ type Crash struct {
 }
 
 // CrashContainer makes a container (app, init or sidecar) of a pod terminate
-// as the kubelet would report it. The pod need not have been marked running:
-// a container without status is taken as just started, which models an init
-// container crash-looping in a new pod.
+// and writes the pod status as the kubelet does, one write per status the
+// kubelet reports (see kubelet.go for the function each follows). The pod
+// need not have been marked running: a container without status is taken
+// as just started, which models an init container crash-looping in a new
+// pod.
 //
-// When the pod's restart policy restarts the container: restartCount is
-// incremented, lastState.terminated records the crash (reason, exit code,
-// startedAt, finishedAt and the dead container's ID) and the state follows
-// Crash.Waiting. A regular init container crashing puts the pod back in phase
-// Pending with Initialized False. A container already waiting is first
-// restarted (new ID, started at FinishedAt), so repeated calls model a crash
-// loop.
+// A container waiting (in back-off, or never started) is first started
+// (StartContainer: write 3 of the previous crash), so repeated calls model a
+// crash loop. Then:
 //
-// When it does not restart (restartPolicy Never, or OnFailure and exit code
-// 0), the state becomes terminated, restartCount is kept, and once no app
-// container runs the phase becomes Failed or Succeeded. The API server then
-// forbids bringing that container back.
+//  1. the container is terminated (state.terminated with the dead
+//     container's ID, reason, exit code, startedAt and finishedAt);
+//     restartCount and lastState are unchanged;
+//  2. when the restart policy restarts it and Crash.Waiting is set, it waits
+//     (usually CrashLoopBackOff) with the termination moved to lastState and
+//     restartCount still unchanged; StartContainer is write 3;
+//  3. when the restart policy restarts it and Crash.Waiting is empty, it runs
+//     again at once under a new ID with restartCount + 1, lastState the
+//     termination: the kubelet restarts without back-off when none is due.
+//
+// A regular init container failing puts the pod back in phase Pending with
+// Initialized False. When the container is not restarted (restartPolicy
+// Never, or OnFailure and exit code 0), write 1 is the last, and once no app
+// container runs the phase becomes Failed or Succeeded; the API server then
+// forbids bringing that container back. CrashContainer returns the pod as
+// the last write left it.
 func (s *Sim) CrashContainer(ctx context.Context, ns, pod, container string, c Crash) (*corev1.Pod, error) {
-	return s.updatePodStatus(ctx, ns, pod, func(p *corev1.Pod) error {
+	waiting, err := s.isWaiting(ctx, ns, pod, container)
+	if err != nil {
+		return nil, err
+	}
+	if waiting {
+		if _, err := s.StartContainer(ctx, ns, pod, container); err != nil {
+			return nil, err
+		}
+	}
+	var restarts bool
+	p, err := s.updatePodStatus(ctx, ns, pod, func(p *corev1.Pod) error {
 		spec, isInit, cs, err := ensureStatus(p, container)
 		if err != nil {
 			return err
@@ -73,6 +93,9 @@ func (s *Sim) CrashContainer(ctx context.Context, ns, pod, container string, c C
 		if !c.FinishedAt.IsZero() {
 			finished = metaTime(c.FinishedAt)
 		}
+		if cs.State.Running == nil {
+			return fmt.Errorf("container %q is terminated and does not run", container)
+		}
 		reason := cmp.Or(c.Reason, "Error")
 		exit := c.ExitCode
 		if exit == 0 && reason != "Completed" {
@@ -81,55 +104,15 @@ func (s *Sim) CrashContainer(ctx context.Context, ns, pod, container string, c C
 				exit = 137
 			}
 		}
-
-		var started metav1.Time
-		oldID := cs.ContainerID
-		switch {
-		case cs.State.Running != nil:
-			started = cs.State.Running.StartedAt
-		case cs.State.Waiting != nil:
-			oldID, started = s.containerID(), finished
-		default:
-			return fmt.Errorf("container %q is terminated and does not run", container)
-		}
-		term := &corev1.ContainerStateTerminated{
-			ExitCode: exit, Signal: c.Signal, Reason: reason, Message: c.Message,
-			StartedAt: started, FinishedAt: finished, ContainerID: oldID,
-		}
+		exitContainer(cs, &corev1.ContainerStateTerminated{
+			ExitCode: exit, Signal: c.Signal, Reason: reason, Message: c.Message, FinishedAt: finished,
+		})
+		restarts = shouldRestart(p.Spec, spec, exit)
 		sidecar := isSidecar(spec)
-		cs.Ready, cs.Started = false, ptr.To(false)
-
-		if !shouldRestart(p.Spec, spec, exit) {
-			cs.ContainerID = oldID
-			cs.State = corev1.ContainerState{Terminated: term}
+		switch {
+		case !restarts:
 			p.Status.Phase = phaseAfterExit(p, isInit && !sidecar)
-			syncConditions(p, now)
-			return nil
-		}
-
-		cs.LastTerminationState = corev1.ContainerState{Terminated: term}
-		cs.RestartCount++
-		if c.Waiting == "" {
-			cs.ContainerID = s.containerID()
-			cs.State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: finished}}
-			if !isInit || sidecar {
-				cs.Ready, cs.Started = true, ptr.To(true)
-			}
-		} else {
-			cs.ContainerID = oldID
-			w := &corev1.ContainerStateWaiting{Reason: c.Waiting}
-			if c.Waiting == CrashLoopBackOff {
-				backoff := c.BackOff
-				if backoff == 0 {
-					backoff = kubeletBackOff(cs.RestartCount)
-				}
-				w.Message = fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)",
-					backoff, container, p.Name, p.Namespace, p.UID)
-			}
-			cs.State = corev1.ContainerState{Waiting: w}
-		}
-
-		if isInit && !sidecar {
+		case isInit && !sidecar:
 			p.Status.Phase = corev1.PodPending
 			for _, app := range p.Spec.Containers {
 				if _, _, _, err := findStatus(p, app.Name); err != nil {
@@ -142,22 +125,34 @@ func (s *Sim) CrashContainer(ctx context.Context, ns, pod, container string, c C
 		syncConditions(p, now)
 		return nil
 	})
+	if err != nil || !restarts {
+		return p, err
+	}
+	if c.Waiting == "" {
+		return s.StartContainer(ctx, ns, pod, container)
+	}
+	return s.backOff(ctx, ns, pod, container, c.Waiting, c.BackOff)
 }
 
-// StartContainer starts a waiting container under a new container ID, as the
-// kubelet does when a back-off expires. A running container is left alone.
+// StartContainer starts a container again under a new container ID, as the
+// kubelet does when its back-off expires: running, restartCount + 1 when a
+// dead container precedes it, lastState the dead container's termination
+// (write 3 of a crash; see start). A running container is left alone.
 func (s *Sim) StartContainer(ctx context.Context, ns, pod, container string) (*corev1.Pod, error) {
 	return s.updatePodStatus(ctx, ns, pod, func(p *corev1.Pod) error {
 		spec, isInit, cs, err := ensureStatus(p, container)
 		if err != nil {
 			return err
 		}
-		if cs.State.Terminated != nil {
+		if cs.State.Running != nil {
+			return nil
+		}
+		if t := cs.State.Terminated; t != nil && !shouldRestart(p.Spec, spec, t.ExitCode) {
 			return fmt.Errorf("container %q is terminated and does not run", container)
 		}
 		now := s.metaNow()
 		s.bindStatus(p, now)
-		s.run(cs, now)
+		s.start(cs, now)
 		if isInit && !isSidecar(spec) {
 			cs.Ready, cs.Started = false, ptr.To(false)
 		}

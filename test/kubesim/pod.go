@@ -156,7 +156,8 @@ func (s *Sim) RunPod(ctx context.Context, o PodOptions) (*corev1.Pod, error) {
 // phase Running, host and pod IPs, init containers terminated with reason
 // Completed, sidecars and app containers running, started and ready with
 // fresh containerd IDs, all conditions True. Containers already running keep
-// their IDs and restart counts; waiting ones are started.
+// their IDs and restart counts; waiting ones are started (see start: one
+// waiting in back-off counts a restart).
 func (s *Sim) MarkRunning(ctx context.Context, ns, name string) (*corev1.Pod, error) {
 	return s.updatePodStatus(ctx, ns, name, func(pod *corev1.Pod) error {
 		if pod.Spec.NodeName == "" {
@@ -173,7 +174,7 @@ func (s *Sim) MarkRunning(ctx context.Context, ns, name string) (*corev1.Pod, er
 			cs := statusFor(st.InitContainerStatuses, c)
 			switch {
 			case isSidecar(c):
-				s.run(&cs, now)
+				s.start(&cs, now)
 			case cs.State.Terminated == nil || cs.State.Terminated.ExitCode != 0:
 				cs.ContainerID = s.containerID()
 				cs.State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
@@ -188,7 +189,7 @@ func (s *Sim) MarkRunning(ctx context.Context, ns, name string) (*corev1.Pod, er
 		var apps []corev1.ContainerStatus
 		for _, c := range pod.Spec.Containers {
 			cs := statusFor(st.ContainerStatuses, c)
-			s.run(&cs, now)
+			s.start(&cs, now)
 			apps = append(apps, cs)
 		}
 		st.ContainerStatuses = apps
@@ -213,16 +214,6 @@ func (s *Sim) bindStatus(pod *corev1.Pod, now metav1.Time) {
 	if st.QOSClass == "" {
 		st.QOSClass = qosClass(&pod.Spec)
 	}
-}
-
-// run starts a container unless it is running.
-func (s *Sim) run(cs *corev1.ContainerStatus, now metav1.Time) {
-	if cs.State.Running != nil {
-		return
-	}
-	cs.ContainerID = s.containerID()
-	cs.State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}
-	cs.Ready, cs.Started = true, ptr.To(true)
 }
 
 // statusFor returns a copy of c's status from statuses, or a fresh waiting

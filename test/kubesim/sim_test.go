@@ -406,8 +406,9 @@ func TestCrashContainer(t *testing.T) {
 			name:      "oom killed into back-off",
 			steps:     []step{{"app", Crash{Reason: "OOMKilled", Waiting: CrashLoopBackOff}, time.Minute}},
 			container: "app",
+			// In back-off restartCount is still the dead container's.
 			want: corev1.ContainerStatus{
-				Name: "app", Image: DefaultImage, ContainerID: "idA", RestartCount: 1, Started: ptr.To(false),
+				Name: "app", Image: DefaultImage, ContainerID: "idA", RestartCount: 0, Started: ptr.To(false),
 				State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{
 					Reason:  CrashLoopBackOff,
 					Message: "back-off 10s restarting failed container=app pod=web-1_shop(<uid>)",
@@ -442,13 +443,13 @@ func TestCrashContainer(t *testing.T) {
 			},
 			container: "app",
 			want: corev1.ContainerStatus{
-				Name: "app", Image: DefaultImage, ContainerID: "idA", RestartCount: 3, Started: ptr.To(false),
+				Name: "app", Image: DefaultImage, ContainerID: "idA", RestartCount: 2, Started: ptr.To(false),
 				State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{
 					Reason:  CrashLoopBackOff,
 					Message: "back-off 40s restarting failed container=app pod=web-1_shop(<uid>)",
 				}},
 				LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
-					ExitCode: 137, Signal: 9, Reason: "Error", StartedAt: mt(t0.Add(2 * time.Minute)), FinishedAt: mt(t0.Add(2 * time.Minute)), ContainerID: "idA",
+					ExitCode: 137, Signal: 9, Reason: "Error", StartedAt: mt(t0.Add(80 * time.Second)), FinishedAt: mt(t0.Add(2 * time.Minute)), ContainerID: "idA",
 				}},
 			},
 			wantPhase: corev1.PodRunning,
@@ -461,7 +462,7 @@ func TestCrashContainer(t *testing.T) {
 			container: "migrate",
 			init:      true,
 			want: corev1.ContainerStatus{
-				Name: "migrate", Image: DefaultImage, ContainerID: "idA", RestartCount: 1, Started: ptr.To(false),
+				Name: "migrate", Image: DefaultImage, ContainerID: "idA", RestartCount: 0, Started: ptr.To(false),
 				State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{
 					Reason:  CrashLoopBackOff,
 					Message: "back-off 10s restarting failed container=migrate pod=web-1_shop(<uid>)",
