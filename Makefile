@@ -6,7 +6,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 FUZZTIME ?= 15s
 N ?= 10000
 
-.PHONY: all build image demo test unit e2e fuzz controlplane vet bench
+.PHONY: all build image demo test unit e2e test-busy fuzz controlplane vet bench
 
 all: build
 
@@ -36,6 +36,21 @@ unit:
 
 e2e: controlplane
 	$(GO) test -count=1 -timeout 45m ./test/...
+
+# The end-to-end suite (as `make e2e`) while test/cpuburn keeps every core
+# busy, as on a shared CI runner; not part of `make test`. The burner is
+# stopped when the suite ends, passed or failed, stops by itself when this
+# shell is gone (-parent) and after BURN_FOR at the latest.
+BURN_FOR ?= 50m
+test-busy: controlplane
+	$(GO) build -o bin/cpuburn ./test/cpuburn
+	@bin/cpuburn -for $(BURN_FOR) -parent $$$$ & burner=$$!; \
+	echo "test-busy: cpuburn (pid $$burner) keeps $$(nproc) cores busy"; \
+	start=$$(date +%s); \
+	$(MAKE) --no-print-directory e2e; status=$$?; \
+	kill $$burner 2>/dev/null; wait $$burner; \
+	echo "test-busy: exit $$status after $$(( $$(date +%s) - start )) s"; \
+	exit $$status
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzEventEncoding$$' -fuzztime $(FUZZTIME) ./output

@@ -59,9 +59,13 @@ type Options struct {
 type Process struct {
 	cmd     *exec.Cmd
 	logPath string
-	stdout  *SyncBuffer
-	done    chan struct{}
-	waitErr error
+	// logStart is where this run's logs begin in logPath: a restart in the
+	// same Dir appends to the file, and what an earlier run logged must not
+	// satisfy a wait on this one.
+	logStart int64
+	stdout   *SyncBuffer
+	done     chan struct{}
+	waitErr  error
 }
 
 // Start writes the configuration and starts the agent with --config pointing
@@ -79,12 +83,17 @@ func Start(opts Options) (*Process, error) {
 	if err != nil {
 		return nil, err
 	}
+	info, err := logFile.Stat()
+	if err != nil {
+		logFile.Close()
+		return nil, err
+	}
 	args := append([]string{"--config", confDir, "--log-level", "debug"}, opts.Args...)
 	cmd := exec.Command(opts.Binary, args...)
 	cmd.Env = append(os.Environ(), opts.Env...)
 	cmd.Stderr = logFile
 	cmd.SysProcAttr = procAttr()
-	p := &Process{cmd: cmd, logPath: logPath, stdout: &SyncBuffer{}, done: make(chan struct{})}
+	p := &Process{cmd: cmd, logPath: logPath, logStart: info.Size(), stdout: &SyncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout = p.stdout
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
@@ -126,32 +135,61 @@ func (p *Process) ExitCode() int { return p.cmd.ProcessState.ExitCode() }
 // Pid is the process ID.
 func (p *Process) Pid() int { return p.cmd.Process.Pid }
 
-// Logs returns what the agent logged so far.
+// Logs returns what this run of the agent logged so far, without what
+// earlier runs in the same Dir logged before it.
 func (p *Process) Logs() string {
 	b, _ := os.ReadFile(p.logPath)
-	return string(b)
+	if int64(len(b)) < p.logStart {
+		return "" // truncated by someone else: nothing of this run is known
+	}
+	return string(b[p.logStart:])
 }
 
-// LogPath is the agent's log file.
+// LogPath is the agent's log file, shared by every run in the same Dir.
 func (p *Process) LogPath() string { return p.logPath }
 
 // Stdout returns what the agent wrote to standard output so far.
 func (p *Process) Stdout() string { return p.stdout.String() }
 
-// WaitLog waits until the logs contain s.
+// WaitLog waits until this run's logs contain s.
 func (p *Process) WaitLog(ctx context.Context, s string) error {
+	return p.WaitLogSequence(ctx, s)
+}
+
+// WaitLogSequence waits until this run's logs contain each of seq, in that
+// order: seq[1] after the first seq[0], and so on. It lets a test wait for
+// what follows a decision (its batch queued after it was logged, say)
+// rather than for the decision alone.
+func (p *Process) WaitLogSequence(ctx context.Context, seq ...string) error {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
-	for !strings.Contains(p.Logs(), s) {
+	for !containsSequence(p.Logs(), seq) {
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for %q in the agent's logs: %w", s, ctx.Err())
+			return fmt.Errorf("waiting for %q in the agent's logs: %w", seq, ctx.Err())
 		case <-p.done:
-			return fmt.Errorf("agent exited (%v) before logging %q", p.waitErr, s)
+			// The logs may have the sequence now: the agent wrote them
+			// before it exited.
+			if containsSequence(p.Logs(), seq) {
+				return nil
+			}
+			return fmt.Errorf("agent exited (%v) before logging %q", p.waitErr, seq)
 		case <-tick.C:
 		}
 	}
 	return nil
+}
+
+// containsSequence reports whether s contains each of seq, in order.
+func containsSequence(s string, seq []string) bool {
+	for _, sub := range seq {
+		i := strings.Index(s, sub)
+		if i < 0 {
+			return false
+		}
+		s = s[i+len(sub):]
+	}
+	return true
 }
 
 // SyncBuffer is a bytes.Buffer that a child's output goroutine may write

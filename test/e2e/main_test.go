@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -47,10 +48,38 @@ func TestMain(m *testing.M) {
 const (
 	window   = 40 * time.Second
 	interval = 2 * time.Second
-	// waitEvent bounds the wait for one event: a few intervals.
-	waitEvent = 20 * time.Second
-	// waitRecovery bounds the wait for a recovery after the last restart.
-	waitRecovery = window + 30*time.Second
+	// leaseDuration is input's election lease (input/election.go, the
+	// timings of kube-controller-manager): a standby takes over at most
+	// this long after the leader stopped renewing.
+	leaseDuration = 15 * time.Second
+	// retryPeriod is how often a standby tries the lease (input/election.go).
+	retryPeriod = 2 * time.Second
+)
+
+// Every wait below is what the agent's configuration allows plus busyMargin.
+// No assertion depends on how fast anything is; the margin only bounds how
+// long a test waits for what must happen. On a machine whose 2 cores are
+// busy with other builds, `make test-busy`, a watch delivery, an evaluation
+// and a send together took at most a few seconds; the margin is several
+// times that, and costs nothing when the tests pass.
+const (
+	busyMargin = 30 * time.Second
+	// waitEvent bounds the wait for an event after the pod changes it
+	// reports were written: the evaluation a change triggers, or at the
+	// latest the next interval's.
+	waitEvent = interval + busyMargin
+	// waitRecovery bounds the wait for a recovery after the last restart:
+	// the restart leaves the window, the namespace stays below the rules for
+	// a whole interval, and the next interval's evaluation decides.
+	waitRecovery = window + 2*interval + busyMargin
+	// waitFailover bounds the wait for a recovery written by a standby after
+	// the leader was killed: the lease expires and the standby takes it, then
+	// as waitRecovery.
+	waitFailover = leaseDuration + retryPeriod + waitRecovery
+	// reflectorMaxBackoff is the longest an informer waits before it lists
+	// and watches again after the API server failed it: client-go's
+	// defaultBackoffMax (30 s) with its jitter of 1.0 (tools/cache/reflector.go).
+	reflectorMaxBackoff = 60 * time.Second
 )
 
 var nsCounter atomic.Int64
@@ -77,7 +106,15 @@ type agentConfig struct {
 	Listen string
 	// Env is added to the agent's environment.
 	Env []string
+	// Window replaces the window when set (see lateWindow).
+	Window time.Duration
 }
+
+// lateWindow is the window of agents started after the restarts they must
+// report: longer than any test runs, so that those restarts stay inside it
+// however long a busy machine takes to start the agent, rather than only if
+// it starts within window.
+const lateWindow = 10 * time.Minute
 
 // harness is one agent with its own DataKit receiver.
 type harness struct {
@@ -129,6 +166,10 @@ func (h *harness) start(c agentConfig) {
 	if kubeconfig == "" {
 		kubeconfig = cp.Kubeconfig()
 	}
+	w := c.Window
+	if w == 0 {
+		w = window
+	}
 	quote := func(ss []string) string {
 		b, _ := json.Marshal(ss)
 		if ss == nil {
@@ -150,7 +191,7 @@ func (h *harness) start(c agentConfig) {
 %s
   [inputs.k8s_pod_restart.tags]
     suite = "e2e"
-`, kubeconfig, quote(c.Namespaces), quote(c.ExcludeNamespaces), c.LabelSelector, window, interval,
+`, kubeconfig, quote(c.Namespaces), quote(c.ExcludeNamespaces), c.LabelSelector, w, interval,
 		h.dk.URL(), filepath.Join(h.dir, "queue"), c.Listen, c.Extra)
 	p, err := agentproc.Start(agentproc.Options{Binary: agentBin, Config: conf, Dir: h.dir, Env: c.Env})
 	if err != nil {
@@ -265,17 +306,29 @@ func workload(t *testing.T, sim *kubesim.Sim, ns, name string, n int, labels map
 	return pods
 }
 
-// crashAll makes container c of each pod crash into CrashLoopBackOff.
-func crashAll(t *testing.T, sim *kubesim.Sim, pods []*corev1.Pod, c string, crash kubesim.Crash) {
+// crashAll makes container c of each pod crash into CrashLoopBackOff, and
+// returns the earliest finishedAt the crashes were given: the agent dates
+// each restart by it, so no decision that waits for them to leave the window
+// can come before window after it.
+func crashAll(t *testing.T, sim *kubesim.Sim, pods []*corev1.Pod, c string, crash kubesim.Crash) time.Time {
 	t.Helper()
 	if crash.Waiting == "" {
 		crash.Waiting = "CrashLoopBackOff"
 	}
+	var earliest time.Time
 	for _, p := range pods {
-		if _, err := sim.CrashContainer(t.Context(), p.Namespace, p.Name, c, crash); err != nil {
+		got, err := sim.CrashContainer(t.Context(), p.Namespace, p.Name, c, crash)
+		if err != nil {
 			t.Fatal(err)
 		}
+		for _, cs := range slices.Concat(got.Status.InitContainerStatuses, got.Status.ContainerStatuses) {
+			if term := cs.LastTerminationState.Terminated; cs.Name == c && term != nil &&
+				(earliest.IsZero() || term.FinishedAt.Time.Before(earliest)) {
+				earliest = term.FinishedAt.Time
+			}
+		}
 	}
+	return earliest
 }
 
 // jsonField decodes a JSON string field of an event.

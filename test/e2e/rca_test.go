@@ -172,7 +172,8 @@ func TestRCAEvictionStorm(t *testing.T) {
 
 // TestRCAOOMStorm: 7 of 9 restarts are OOM kills. The agents start after
 // the storm; the window is rebuilt from the pods, and the event's summary,
-// in English and in Chinese, names the dominant cause.
+// in English and in Chinese, names the dominant cause. It does not assume
+// the agents start within window of the storm: their window is lateWindow.
 func TestRCAOOMStorm(t *testing.T) {
 	t.Parallel()
 	ns := newNamespace(t, "rca-oom")
@@ -180,8 +181,8 @@ func TestRCAOOMStorm(t *testing.T) {
 	pods := workload(t, sim, ns, "checkout", 10, nil)
 	crashAll(t, sim, pods[:7], "app", kubesim.Crash{Reason: "OOMKilled", ExitCode: 137})
 	crashAll(t, sim, pods[7:9], "app", kubesim.Crash{Reason: "Error", ExitCode: 1, Message: "java.lang.OutOfMemoryError: Java heap space"})
-	en := startAgent(t, agentConfig{Namespaces: []string{ns}})
-	zh := startAgent(t, agentConfig{Namespaces: []string{ns}, Extra: `  language = "zh"`})
+	en := startAgent(t, agentConfig{Namespaces: []string{ns}, Window: lateWindow})
+	zh := startAgent(t, agentConfig{Namespaces: []string{ns}, Extra: `  language = "zh"`, Window: lateWindow})
 
 	ev := en.waitEvents(ns, 1, waitEvent)[0]
 	for k, want := range map[string]any{
@@ -189,7 +190,7 @@ func TestRCAOOMStorm(t *testing.T) {
 		"dominant_cause":       "oom_killed",
 		"dominant_cause_share": 7.0 / 9,
 		"summary":              "7 of 9 restarts were OOMKilled, all in deployment/checkout, container app, memory limit 256Mi. Others: 2 errors with exit code 1.",
-		"df_title":             fmt.Sprintf("9 of 10 pods (90%%) in e2e/%s restarted in the last 40s; 7 of 9 restarts were OOMKilled", ns),
+		"df_title":             fmt.Sprintf("9 of 10 pods (90%%) in e2e/%s restarted in the last 10m; 7 of 9 restarts were OOMKilled", ns), // lateWindow
 	} {
 		if ev.Fields[k] != want {
 			t.Errorf("%s = %#v, want %#v", k, ev.Fields[k], want)
@@ -231,7 +232,8 @@ func TestRCAOOMStorm(t *testing.T) {
 
 // TestRCAProbeFailures: containers killed after failing their liveness
 // probe exit like any killed process (137); the pods' Unhealthy Warning
-// events say why.
+// events say why. The agent starts after the restarts, with lateWindow so
+// that they are still inside it however long it takes to start.
 func TestRCAProbeFailures(t *testing.T) {
 	t.Parallel()
 	ns := newNamespace(t, "rca-probe")
@@ -245,7 +247,7 @@ func TestRCAProbeFailures(t *testing.T) {
 		}
 	}
 	crashAll(t, sim, pods[:4], "app", kubesim.Crash{Reason: "Error", ExitCode: 137})
-	h := startAgent(t, agentConfig{Namespaces: []string{ns}})
+	h := startAgent(t, agentConfig{Namespaces: []string{ns}, Window: lateWindow})
 
 	ev := h.waitEvents(ns, 1, waitEvent)[0]
 	if got := ev.Fields["dominant_cause"]; got != "liveness_probe" {

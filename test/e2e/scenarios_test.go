@@ -17,6 +17,13 @@ import (
 // TestCrashStorm: 20 pods, 10 crash-loop in three waves (OOMKilled and Error
 // mixed): one anomaly, an escalation per rising level, then exactly one
 // recovery with the same fault ID once the window drains.
+//
+// Each wave waits for its event before the next, and a wave's pods may be
+// seen in one evaluation or several; each wave crosses one level, so the
+// four events are the same either way. The recovery is checked against the
+// restarts' own finishedAt, not against when the test finished writing
+// them, which a busy machine may delay by seconds; the final metric is one
+// decided after the recovery, not any earlier one that happens to match.
 func TestCrashStorm(t *testing.T) {
 	t.Parallel()
 	ns := newNamespace(t, "storm")
@@ -29,12 +36,14 @@ func TestCrashStorm(t *testing.T) {
 	evs := h.waitEvents(ns, 1, waitEvent)
 	crashAll(t, sim, pods[3:7], "app", kubesim.Crash{Reason: "Error", ExitCode: 1}) // 7/20 = 35%: error
 	evs = h.waitEvents(ns, 2, waitEvent)
-	crashAll(t, sim, pods[7:10], "app", oom) // 10/20 = 50%: critical
-	lastCrash := time.Now()
+	lastWave := crashAll(t, sim, pods[7:10], "app", oom) // 10/20 = 50%: critical
 	evs = h.waitEvents(ns, 3, waitEvent)
 	evs = h.waitEvents(ns, 4, waitRecovery)
-	if since := time.Since(lastCrash); since < window {
-		t.Errorf("recovery %v after the last restart, before the %v window drained", since, window)
+	// 9 restarted pods must leave the window before 1 of 20 is below the
+	// rules, so the recovery comes at least window after the last wave's
+	// first restart.
+	if since := evs[3].Time.Sub(lastWave); since < window {
+		t.Errorf("recovery decided %v after the last wave's first restart, before the %v window drained", since, window)
 	}
 
 	var got []string
@@ -116,9 +125,9 @@ func TestCrashStorm(t *testing.T) {
 		t.Errorf("recovery df_fault_duration %v, want at least the window", recovery.Fields["df_fault_duration"])
 	}
 
-	// Metrics flow every interval and show the fault.
+	// Metrics flow every interval and show the fault closed.
 	h.waitMetric(ns, waitEvent, func(p datakit.Point) bool {
-		return p.Fields["fault"] == int64(0) && p.Fields["total_pods"] == int64(20)
+		return !p.Time.Before(recovery.Time) && p.Fields["fault"] == int64(0) && p.Fields["total_pods"] == int64(20)
 	})
 }
 
@@ -141,6 +150,10 @@ func TestQuietNamespace(t *testing.T) {
 
 // TestRollingReplacement: pods deleted and replaced by fresh ones are no
 // restarts.
+//
+// The metric it waits for must be evaluated after the replacement was
+// written: one from before the deletions, when the old pods were 10 with no
+// restarts either, would match without testing anything.
 func TestRollingReplacement(t *testing.T) {
 	t.Parallel()
 	ns := newNamespace(t, "rollout")
@@ -153,8 +166,9 @@ func TestRollingReplacement(t *testing.T) {
 		}
 	}
 	workload(t, sim, ns, "api", 10, nil)
+	replaced := time.Now()
 	h.waitMetric(ns, waitEvent, func(p datakit.Point) bool {
-		return p.Fields["total_pods"] == int64(10) && p.Fields["restart_pods"] == int64(0)
+		return p.Time.After(replaced) && p.Fields["total_pods"] == int64(10) && p.Fields["restart_pods"] == int64(0)
 	})
 	if evs := h.events(ns); len(evs) != 0 {
 		t.Errorf("events for a rolling replacement:%s", describe(evs))
@@ -212,6 +226,10 @@ func TestInitContainerCrashLoop(t *testing.T) {
 }
 
 // TestScoping: namespaces, exclude_namespaces and pod_label_selector.
+//
+// The metric showing the selector at work must be evaluated after the batch
+// pods were written: one from before them would show the web pods alone
+// whatever the selector.
 func TestScoping(t *testing.T) {
 	t.Parallel()
 	in, out, labelled := newNamespace(t, "scope-in"), newNamespace(t, "scope-out"), newNamespace(t, "scope-label")
@@ -225,6 +243,7 @@ func TestScoping(t *testing.T) {
 	web := workload(t, sim, labelled, "web", 6, map[string]string{"tier": "web"})
 	batch := workload(t, sim, labelled, "batch", 6, map[string]string{"tier": "batch"})
 	crashAll(t, sim, batch, "app", kubesim.Crash{Reason: "Error", ExitCode: 1})
+	batchWritten := time.Now()
 
 	only.waitEvents(in, 1, waitEvent)
 	excl.waitEvents(in, 1, waitEvent)
@@ -232,7 +251,7 @@ func TestScoping(t *testing.T) {
 	// other agent sees 6 of 12.
 	excl.waitEvents(labelled, 1, waitEvent)
 	only.waitMetric(labelled, waitEvent, func(p datakit.Point) bool {
-		return p.Fields["total_pods"] == int64(len(web)) && p.Fields["restart_pods"] == int64(0)
+		return p.Time.After(batchWritten) && p.Fields["total_pods"] == int64(len(web)) && p.Fields["restart_pods"] == int64(0)
 	})
 	for _, h := range []*harness{only, excl} {
 		if evs := h.events(out); len(evs) != 0 {
@@ -254,13 +273,15 @@ func TestScoping(t *testing.T) {
 
 // TestStartAfterRestarts: the agent starts after the restarts happened; the
 // window is rebuilt from the pod status and the anomaly is reported once.
+// It does not assume the agent starts within window of the restarts: its
+// window is lateWindow.
 func TestStartAfterRestarts(t *testing.T) {
 	t.Parallel()
 	ns := newNamespace(t, "late")
 	sim := kubesim.New(cp.Client())
 	pods := workload(t, sim, ns, "billing", 10, nil)
 	crashAll(t, sim, pods[:4], "app", kubesim.Crash{Reason: "OOMKilled", ExitCode: 137})
-	h := startAgent(t, agentConfig{Namespaces: []string{ns}})
+	h := startAgent(t, agentConfig{Namespaces: []string{ns}, Window: lateWindow})
 	evs := h.waitEvents(ns, 1, waitEvent)
 	if evs[0].Tags["df_status"] != "error" || evs[0].Fields["restart_pods"] != int64(4) { // 4 of 10
 		t.Errorf("rebuilt anomaly:%s fields %v", describe(evs), evs[0].Fields["restart_pods"])
