@@ -118,8 +118,8 @@ var (
 )
 
 // redactBlocks replaces private key blocks in lines by Redacted, one per
-// block. A block runs from its BEGIN line to its END line or to the last
-// line. A tail may start inside a block: the base64 lines before an END
+// block. A block runs from its BEGIN line to its END line, or up to the
+// first line that cannot be inside a key, or to the last line. A tail may start inside a block: the base64 lines before an END
 // line without BEGIN go with it, and so does any run of two or more long
 // base64 lines.
 func redactBlocks(lines []string) []string {
@@ -129,7 +129,14 @@ func redactBlocks(lines []string) []string {
 		l := lines[i]
 		if inBlock {
 			loc := blockEnd.FindStringIndex(l)
+			if loc == nil && isBlockBody(l) {
+				continue
+			}
 			if loc == nil {
+				// Not a key's line: the block was only named ("expected
+				// -----BEGIN RSA PRIVATE KEY-----") or its text was cut.
+				inBlock = false
+				i--
 				continue
 			}
 			inBlock = false
@@ -175,17 +182,20 @@ func redactBlocks(lines []string) []string {
 	return out
 }
 
-// isBlockBody reports whether l may be a line inside a key block: base64,
-// a header, or blank.
+// isBlockBody reports whether l may be a line inside a key block: base64
+// (the whole line, or a long last field after a prefix such as a
+// timestamp), a header, or blank.
 func isBlockBody(l string) bool {
 	t := strings.TrimSpace(l)
 	if t == "" || blockHeader.MatchString(t) {
 		return true
 	}
 	// A short word of letters is text, not the last line of a body.
-	f := lastField(t)
-	return f != "" && strings.Trim(f, base64Chars) == "" &&
-		(len(f) >= 16 || strings.ContainsAny(f, "0123456789+/="))
+	f := strings.Trim(t, `"',\`)
+	if f != "" && strings.Trim(f, base64Chars) == "" && (len(f) >= 16 || strings.ContainsAny(f, "0123456789+/=")) {
+		return true
+	}
+	return isLongBase64(t)
 }
 
 const base64Chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
@@ -297,6 +307,13 @@ var logfmtNext = regexp.MustCompile(`[ \t]+[A-Za-z_][A-Za-z0-9_.-]*=`)
 func valueEnd(l string, keyStart, start int, quotedKey bool) int {
 	rest := l[start:]
 	if openingQuote(rest) != "" {
+		return len(l)
+	}
+	if strings.HasPrefix(rest, "[") {
+		// A list (JSON, Go's http.Header): to its end.
+		if i := strings.IndexByte(rest, ']'); i >= 0 {
+			return start + i + 1
+		}
 		return len(l)
 	}
 	stops := ""
@@ -439,9 +456,13 @@ func redactFlags(l string) string {
 // that a password holding "@" goes whole (pg://u:p@ss@h).
 var urlUserinfo = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://([^\s/?#"'<>]*)@`)
 
+// plainUser is a user name that is no token: a short lower-case word (git,
+// postgres, anonymous).
+var plainUser = regexp.MustCompile(`^[a-z]{1,15}$`)
+
 // redactURLUserinfo replaces the password of a URL's userinfo, and a user
-// name alone when it is long enough to be a token (https://TOKEN@host, a
-// Sentry DSN's key).
+// name alone unless it is a plain word: a token is often sent as the user
+// (https://TOKEN@github.com, a Sentry DSN's key).
 func redactURLUserinfo(l string) string {
 	var b strings.Builder
 	done := 0
@@ -449,7 +470,7 @@ func redactURLUserinfo(l string) string {
 		start, end := m[2], m[3]
 		if i := strings.IndexByte(l[start:end], ':'); i >= 0 {
 			start += i + 1
-		} else if end-start < 16 {
+		} else if plainUser.MatchString(l[start:end]) {
 			continue
 		}
 		if start == end || l[start:end] == Redacted {
