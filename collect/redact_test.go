@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -272,4 +273,31 @@ func TestRedactOutput(t *testing.T) {
 	if _, err := NewRedactor([]string{"ok", "(unclosed"}); err == nil || !strings.Contains(err.Error(), "redaction 1") {
 		t.Errorf("NewRedactor with a bad expression: %v", err)
 	}
+}
+
+// FuzzRedact checks that redaction never panics, keeps valid UTF-8 valid,
+// and that a password behind a key never survives, whatever surrounds it.
+func FuzzRedact(f *testing.F) {
+	for _, s := range []string{
+		"", "password=x", `{"password":"a\"b"}`, "\x1b[31mtoken\x1b[0m: y", pemKey("PRIVATE KEY", 2),
+		"-----END PRIVATE KEY-----", "http://u:p@ss@h", "a:b@tcp(", "--password", `\"password\":\"`,
+	} {
+		f.Add(s)
+	}
+	r, err := NewRedactor(nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	const secret = "Zq8xWv3Kp7"
+	f.Fuzz(func(t *testing.T, s string) {
+		got := r.Redact(s)
+		if utf8.ValidString(s) && !utf8.ValidString(got) {
+			t.Errorf("Redact(%q) = %q, not valid UTF-8", s, got)
+		}
+		// The fuzzed text goes before the key, on a line of its own.
+		line := strings.ReplaceAll(s, "\n", " ") + "\npassword=" + secret
+		if got := r.Redact(line); strings.Contains(got, secret) {
+			t.Errorf("Redact(%q) = %q, holds the password", line, got)
+		}
+	})
 }
