@@ -277,11 +277,7 @@ func redactKeyValues(l string) string {
 		v := l[start:end]
 		if q := openingQuote(v); q != "" {
 			start += len(q)
-			if i := strings.Index(l[start:], q); i >= 0 {
-				end = start + i
-			} else {
-				end = len(l)
-			}
+			end = start + closingQuote(l[start:], q)
 			v = l[start:end]
 		}
 		if harmlessValue(v) {
@@ -297,6 +293,23 @@ func redactKeyValues(l string) string {
 	}
 	b.WriteString(l[done:])
 	return b.String()
+}
+
+// closingQuote returns the index in s of the quote q that closes a value,
+// skipping quotes escaped by a backslash, or len(s) when none does. A quote
+// after an escaped backslash ("a\\") is skipped too: the value then runs
+// further, which only hides more.
+func closingQuote(s, q string) int {
+	for i := 0; ; {
+		j := strings.Index(s[i:], q)
+		if j < 0 {
+			return len(s)
+		}
+		if i+j == 0 || s[i+j-1] != '\\' {
+			return i + j
+		}
+		i += j + len(q)
+	}
 }
 
 // logfmtNext is the start of the next logfmt pair after a value.
