@@ -233,8 +233,8 @@ func redactLine(l string) string {
 	}
 	l = redactKeyValues(l)
 	l = redactFlags(l)
-	for _, re := range lineRules {
-		l = replaceMatches(re, l)
+	for _, r := range lineRules {
+		l = r.apply(l)
 	}
 	l = redactURLUserinfo(l)
 	l = redactBasic(l)
@@ -524,97 +524,131 @@ func redactBasic(l string) string {
 	return b.String()
 }
 
+// lineRule is a line rule: an expression and the literals that a line
+// must hold one of for it to match (case-insensitively when the expression
+// is), "|"-separated. Checking them first spares running most expressions:
+// the backtracking matcher on every line costs more than the literals.
+type lineRule struct{ expr, hints string }
+
+// compiledRule is a compiled lineRule.
+type compiledRule struct {
+	re    *regexp.Regexp
+	hints []string
+	fold  bool
+}
+
 // lineRules are the other line rules. A match, or its first group when the
 // rule has one, is replaced.
-var lineRules = func() []*regexp.Regexp {
-	var res []*regexp.Regexp
-	for _, s := range append(append([]string(nil), credentialRules...), tokenShapes...) {
-		res = append(res, regexp.MustCompile(s))
+var lineRules = func() []compiledRule {
+	var rules []compiledRule
+	for _, r := range append(append([]lineRule(nil), credentialRules...), tokenShapes...) {
+		fold := strings.HasPrefix(r.expr, "(?i)")
+		hints := strings.Split(r.hints, "|")
+		if fold {
+			for i := range hints {
+				hints[i] = strings.ToLower(hints[i])
+			}
+		}
+		rules = append(rules, compiledRule{re: regexp.MustCompile(r.expr), hints: hints, fold: fold})
 	}
-	return res
+	return rules
 }()
 
+// apply replaces what r matches in l.
+func (r compiledRule) apply(l string) string {
+	text := l
+	if r.fold {
+		text = strings.ToLower(l)
+	}
+	for _, h := range r.hints {
+		if strings.Contains(text, h) {
+			return replaceMatches(r.re, l)
+		}
+	}
+	return l
+}
+
 // credentialRules find credentials by their context.
-var credentialRules = []string{
+var credentialRules = []lineRule{
 	// Bearer tokens (RFC 6750 b64token), long enough not to be a word.
-	`(?i)\bbearer[ \t]+([A-Za-z0-9\-._~+/]{12,}=*)`,
+	{`(?i)\bbearer[ \t]+([A-Za-z0-9\-._~+/]{12,}=*)`, "bearer"},
 	// Go MySQL driver DSNs: user:password@tcp(host)/db; the password runs
 	// to the last "@" before the protocol.
-	`[A-Za-z0-9_.-]*:(\S*)@(?:tcp6?|udp|unix)\(`,
+	{`[A-Za-z0-9_.-]*:(\S*)@(?:tcp6?|udp|unix)\(`, "@tcp|@udp|@unix"},
 	// Azure storage connection strings and SAS tokens.
-	`(?i)\b(?:AccountKey|SharedAccessKey)=([^;\s"']+)`,
+	{`(?i)\b(?:AccountKey|SharedAccessKey)=([^;\s"']+)`, "accountkey|accesskey"},
 	// AWS secret access keys next to a name mentioning aws.
-	`(?i)aws[A-Za-z0-9_.-]{0,20}["']?[ \t]*[:=][ \t]*["']?([A-Za-z0-9/+=]{40})\b`,
+	{`(?i)aws[A-Za-z0-9_.-]{0,20}["']?[ \t]*[:=][ \t]*["']?([A-Za-z0-9/+=]{40})\b`, "aws"},
 }
 
 // tokenShapes are secrets recognised by their own shape, from the formats
 // their issuers document and the public rule sets of secret scanners
 // (gitleaks' config/gitleaks.toml, GitHub's secret scanning patterns).
-var tokenShapes = []string{
+var tokenShapes = []lineRule{
 	// GitHub: personal, OAuth, user-to-server, server-to-server, refresh
 	// tokens, fine-grained personal tokens.
-	`\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,255}\b`,
-	`\bgithub_pat_[A-Za-z0-9_]{22,255}\b`,
+	{`\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,255}\b`, "ghp_|gho_|ghu_|ghs_|ghr_"},
+	{`\bgithub_pat_[A-Za-z0-9_]{22,255}\b`, "github_pat_"},
 	// GitLab: personal, pipeline trigger, deploy, runner, OAuth, feed,
 	// incoming mail, SCIM tokens; runner registration tokens.
-	`\bgl(?:pat|ptt|dt|rt|oas|ft|imt|soat|cbt|agent|sat)-[A-Za-z0-9_-]{20,}`,
-	`\bGR1348941[A-Za-z0-9_-]{20,}`,
+	{`\bgl(?:pat|ptt|dt|rt|oas|ft|imt|soat|cbt|agent|sat)-[A-Za-z0-9_-]{20,}`, "gl"},
+	{`\bGR1348941[A-Za-z0-9_-]{20,}`, "GR1348941"},
 	// Slack: bot, user, app-level, configuration tokens; webhooks.
-	`\bxox[abposre]-[A-Za-z0-9-]{10,}`,
-	`\bxapp-\d-[A-Z0-9]+-\d+-[a-z0-9]+`,
-	`https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_+-]+`,
+	{`\bxox[abposre]-[A-Za-z0-9-]{10,}`, "xox"},
+	{`\bxapp-\d-[A-Z0-9]+-\d+-[a-z0-9]+`, "xapp-"},
+	{`https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_+-]+`, "hooks.slack.com"},
 	// Discord and Microsoft Teams webhooks.
-	`https://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/[0-9]+/[A-Za-z0-9_-]+`,
-	`https://[a-z0-9-]+\.webhook\.office\.com/webhookb2/[^\s"']+`,
+	{`https://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/[0-9]+/[A-Za-z0-9_-]+`, "discord"},
+	{`https://[a-z0-9-]+\.webhook\.office\.com/webhookb2/[^\s"']+`, "webhook.office.com"},
 	// Stripe secret, restricted and publishable keys; webhook secrets.
-	`\b(?:sk|rk|pk)_(?:test|live|prod)_[A-Za-z0-9]{10,99}\b`,
-	`\bwhsec_[A-Za-z0-9]{24,}`,
+	{`\b(?:sk|rk|pk)_(?:test|live|prod)_[A-Za-z0-9]{10,99}\b`, "_test_|_live_|_prod_"},
+	{`\bwhsec_[A-Za-z0-9]{24,}`, "whsec_"},
 	// AWS access key IDs (and other IAM unique IDs with their prefixes).
-	`\b(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)[A-Z0-9]{16}\b`,
+	{`\b(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)[A-Z0-9]{16}\b`, "A3T|AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA"},
 	// Google: API keys, OAuth client secrets, OAuth access tokens.
-	`\bAIza[A-Za-z0-9_-]{35}`,
-	`\bGOCSPX-[A-Za-z0-9_-]{28}`,
-	`\bya29\.[A-Za-z0-9_-]{20,}`,
+	{`\bAIza[A-Za-z0-9_-]{35}`, "AIza"},
+	{`\bGOCSPX-[A-Za-z0-9_-]{28}`, "GOCSPX-"},
+	{`\bya29\.[A-Za-z0-9_-]{20,}`, "ya29."},
 	// Alibaba Cloud and Tencent Cloud access key IDs.
-	`\bLTAI[A-Za-z0-9]{12,20}\b`,
-	`\bAKID[A-Za-z0-9]{13,40}\b`,
+	{`\bLTAI[A-Za-z0-9]{12,20}\b`, "LTAI"},
+	{`\bAKID[A-Za-z0-9]{13,40}\b`, "AKID"},
 	// OpenAI, Anthropic and other "sk-" API keys.
-	`\bsk-(?:proj-|svcacct-|admin-|ant-(?:api|admin)\d\d-)?[A-Za-z0-9_-]{20,}`,
+	{`\bsk-(?:proj-|svcacct-|admin-|ant-(?:api|admin)\d\d-)?[A-Za-z0-9_-]{20,}`, "sk-"},
 	// Hugging Face, npm, PyPI, Docker Hub, RubyGems, NuGet tokens.
-	`\bhf_[A-Za-z]{34,}`,
-	`\bnpm_[A-Za-z0-9]{36}\b`,
-	`\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}`,
-	`\bdckr_pat_[A-Za-z0-9_-]{27,}`,
-	`\brubygems_[a-f0-9]{48}\b`,
-	`\boy2[a-z0-9]{43}\b`,
+	{`\bhf_[A-Za-z]{34,}`, "hf_"},
+	{`\bnpm_[A-Za-z0-9]{36}\b`, "npm_"},
+	{`\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}`, "pypi-"},
+	{`\bdckr_pat_[A-Za-z0-9_-]{27,}`, "dckr_pat_"},
+	{`\brubygems_[a-f0-9]{48}\b`, "rubygems_"},
+	{`\boy2[a-z0-9]{43}\b`, "oy2"},
 	// SendGrid, Mailgun, Mailchimp, Twilio API keys.
-	`\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}\b`,
-	`\bkey-[a-f0-9]{32}\b`,
-	`\b[a-f0-9]{32}-us[0-9]{1,2}\b`,
-	`\bSK[0-9a-fA-F]{32}\b`,
+	{`\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}\b`, "SG."},
+	{`\bkey-[a-f0-9]{32}\b`, "key-"},
+	{`\b[a-f0-9]{32}-us[0-9]{1,2}\b`, "-us"},
+	{`\bSK[0-9a-fA-F]{32}\b`, "SK"},
 	// Shopify, Square, Linear, Postman, Pulumi, Doppler, Databricks,
 	// DigitalOcean, New Relic, Grafana, Atlassian, Hashicorp Vault and
 	// Terraform Cloud tokens.
-	`\bshp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}\b`,
-	`\bsq0(?:atp|csp)-[A-Za-z0-9_-]{22,43}`,
-	`\blin_(?:api|oauth)_[A-Za-z0-9]{40}\b`,
-	`\bPMAK-[a-f0-9]{24}-[a-f0-9]{34}\b`,
-	`\bpul-[a-f0-9]{40}\b`,
-	`\bdp\.(?:pt|st|sa|ct|scim|audit)\.[A-Za-z0-9]{40,44}\b`,
-	`\bdapi[a-f0-9]{32}(?:-\d)?\b`,
-	`\bdo[por]_v1_[a-f0-9]{64}\b`,
-	`\bNRAK-[A-Z0-9]{27}\b`,
-	`\bglc_[A-Za-z0-9+/]{32,}={0,2}`,
-	`\bglsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}\b`,
-	`\bATATT3[A-Za-z0-9_=-]{100,}`,
-	`\bhv[sbr]\.[A-Za-z0-9_-]{24,}`,
-	`\b[a-zA-Z0-9]{14}\.atlasv1\.[A-Za-z0-9_=-]{60,70}`,
+	{`\bshp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}\b`, "shp"},
+	{`\bsq0(?:atp|csp)-[A-Za-z0-9_-]{22,43}`, "sq0"},
+	{`\blin_(?:api|oauth)_[A-Za-z0-9]{40}\b`, "lin_"},
+	{`\bPMAK-[a-f0-9]{24}-[a-f0-9]{34}\b`, "PMAK-"},
+	{`\bpul-[a-f0-9]{40}\b`, "pul-"},
+	{`\bdp\.(?:pt|st|sa|ct|scim|audit)\.[A-Za-z0-9]{40,44}\b`, "dp."},
+	{`\bdapi[a-f0-9]{32}(?:-\d)?\b`, "dapi"},
+	{`\bdo[por]_v1_[a-f0-9]{64}\b`, "_v1_"},
+	{`\bNRAK-[A-Z0-9]{27}\b`, "NRAK-"},
+	{`\bglc_[A-Za-z0-9+/]{32,}={0,2}`, "glc_"},
+	{`\bglsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}\b`, "glsa_"},
+	{`\bATATT3[A-Za-z0-9_=-]{100,}`, "ATATT3"},
+	{`\bhv[sbr]\.[A-Za-z0-9_-]{24,}`, "hvs.|hvb.|hvr."},
+	{`\b[a-zA-Z0-9]{14}\.atlasv1\.[A-Za-z0-9_=-]{60,70}`, ".atlasv1."},
 	// Telegram bot tokens, also in the Bot API's URLs (/bot<token>/).
-	`(?:\b|bot)[0-9]{8,10}:AA[A-Za-z0-9_-]{33}\b`,
+	{`(?:\b|bot)[0-9]{8,10}:AA[A-Za-z0-9_-]{33}\b`, ":AA"},
 	// Azure AD client secrets.
-	`\b[A-Za-z0-9_~.]{3}[0-9]Q~[A-Za-z0-9_~.-]{31,34}`,
+	{`\b[A-Za-z0-9_~.]{3}[0-9]Q~[A-Za-z0-9_~.-]{31,34}`, "Q~"},
 	// age secret keys.
-	`\bAGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}\b`,
+	{`\bAGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}\b`, "AGE-SECRET-KEY-1"},
 	// JSON web tokens, also cut to their header and payload, and JWE.
-	`\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){0,3}`,
+	{`\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){0,3}`, "eyJ"},
 }

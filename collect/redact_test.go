@@ -304,3 +304,18 @@ func FuzzRedact(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkRedactTail redacts a tail of 20 JSON log lines of 200 bytes, each
+// with a password and a URL with credentials.
+func BenchmarkRedactTail(b *testing.B) {
+	r, err := NewRedactor(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	line := `{"time":"2026-12-06T20:41:02Z","level":"error","msg":"connect failed","user":"app","password":"x1","url":"postgres://app:pw@db:5432/shop","err":"dial tcp 10.0.0.1:5432: connection refused"}`
+	s := strings.Repeat(line+"\n", 20)
+	b.SetBytes(int64(len(s)))
+	for b.Loop() {
+		r.Redact(s)
+	}
+}
