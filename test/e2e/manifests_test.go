@@ -22,6 +22,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	appsv1 "k8s.io/api/apps/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -498,6 +499,79 @@ func TestRBAC(t *testing.T) {
 			t.Errorf("the agent was refused something under its RBAC:\n%s", grep(logs, "orbidden"))
 		}
 	})
+}
+
+// TestManifestsOverlayPatches applies each overlay's patches to the base
+// Deployment as kustomize does (RFC 6902) and checks the result: it decodes
+// strictly, the logs overlays turn collect_logs on, and the namespaced one
+// watches exactly the namespaces its Roles grant logs in.
+func TestManifestsOverlayPatches(t *testing.T) {
+	t.Parallel()
+	base, err := os.ReadFile(filepath.Join(manifestsDir, "deployment.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	baseJSON, err := yaml.YAMLToJSON(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		overlay string
+		wantEnv map[string]string // "" for the namespaces the overlay's Roles are in
+	}{
+		{"logs", map[string]string{"ENV_INPUT_K8S_POD_RESTART_COLLECT_LOGS": "true"}},
+		{"logs-namespaced", map[string]string{"ENV_INPUT_K8S_POD_RESTART_COLLECT_LOGS": "true", "ENV_INPUT_K8S_POD_RESTART_NAMESPACES": ""}},
+	} {
+		t.Run(tc.overlay, func(t *testing.T) {
+			raw, err := os.ReadFile(filepath.Join(manifestsDir, "overlays", tc.overlay, "kustomization.yaml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var k kustomization
+			if err := yaml.UnmarshalStrict(raw, &k); err != nil {
+				t.Fatal(err)
+			}
+			doc := baseJSON
+			for _, p := range k.Patches {
+				if p.Target.Kind != "Deployment" || p.Target.Name != "k8s-pod-restart" {
+					t.Fatalf("a patch targets %s/%s, not the Deployment", p.Target.Kind, p.Target.Name)
+				}
+				ops, err := yaml.YAMLToJSON([]byte(p.Patch))
+				if err != nil {
+					t.Fatal(err)
+				}
+				patch, err := jsonpatch.DecodePatch(ops)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if doc, err = patch.Apply(doc); err != nil {
+					t.Fatalf("applying the patch: %v", err)
+				}
+			}
+			var d appsv1.Deployment
+			if err := yaml.UnmarshalStrict(doc, &d); err != nil {
+				t.Fatalf("the patched Deployment: %v", err)
+			}
+			env := map[string]string{}
+			for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+				env[e.Name] = e.Value
+			}
+			var granted []string
+			for _, m := range readManifests(t, path.Join("overlays", tc.overlay, "rbac-logs.yaml")) {
+				if m.obj.GetKind() == "RoleBinding" {
+					granted = append(granted, m.obj.GetNamespace())
+				}
+			}
+			for name, want := range tc.wantEnv {
+				if want == "" {
+					want = strings.Join(granted, ",")
+				}
+				if env[name] != want {
+					t.Errorf("%s = %q, want %q", name, env[name], want)
+				}
+			}
+		})
+	}
 }
 
 // TestManifestsNetworkPolicy checks that the NetworkPolicy overlay selects
