@@ -264,9 +264,9 @@ func redactKeyValues(l string) string {
 		for i := range m {
 			m[i] += pos
 		}
-		key, closeQuote := l[m[2]:m[3]], l[m[4]:m[5]]
+		key, closeQuote, sep := l[m[2]:m[3]], l[m[4]:m[5]], l[m[6]:m[7]]
 		pos = m[1]
-		if !secretKey(key) {
+		if !secretKey(key) || (sep == ":" && closeQuote == "" && weakKey(key)) {
 			continue
 		}
 		start := m[1]
@@ -383,6 +383,14 @@ var secretWords = map[string]bool{
 	"credential": true, "credentials": true, "cookie": true, "sessionid": true, "sig": true, "signature": true,
 	"privatekey": true, "secretkey": true, "accesskey": true, "accountkey": true, "clientsecret": true,
 	"dsn": true, "connectionstring": true,
+}
+
+// weakKey reports keys that name a secret only as key=value or quoted:
+// "auth: ..." and "PASS: ..." are more often a log's component or a test
+// result than a credential.
+func weakKey(key string) bool {
+	k := strings.ToLower(key)
+	return k == "auth" || k == "pass"
 }
 
 // secretPairs are the last two words of key names that hold secrets.

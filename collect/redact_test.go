@@ -67,6 +67,8 @@ func TestRedactSecretCorpus(t *testing.T) {
 		{"escaped quote in escaped JSON", `{"log":"{\"password\":\"a\\\"` + pw + `\"}"}`, []string{pw}},
 		{"escaped JSON in JSON", `{"log":"{\"user\":\"app\",\"password\":\"` + pw + `\"}"}`, []string{pw}},
 		{"Ruby hash", `{"password" => "` + pw + `", "user" => "app"}`, []string{pw}},
+		{"auth in JSON", `{"auths":{"registry.example":{"auth":"` + base64.StdEncoding.EncodeToString([]byte("u:"+pw)) + `"}}}`, []string{base64.StdEncoding.EncodeToString([]byte("u:" + pw))}},
+		{"auth=", "auth=" + pw, []string{pw}},
 		{"Go struct", "config: {User:app Password:" + pw + "}", []string{pw}},
 		{"YAML", "  password: correct horse battery staple", []string{"horse", "staple"}},
 		{"env var DB_PASS", "DB_PASS=" + pw, []string{pw}},
@@ -230,6 +232,7 @@ func TestRedactKeepsEvidence(t *testing.T) {
 		{"tabs and unicode", "处理失败\t重试 3 次\tretry=3"},
 		{"blank lines kept", "first\n\n\nlast"},
 		{"probe failure", `Liveness probe failed: Get "http://10.0.0.5:8080/healthz": context deadline exceeded (Client.Timeout exceeded while awaiting headers)`},
+		{"component and test result prefixes", "auth: user bob logged in\n--- PASS: TestLogin (0.01s)\nPASS"},
 		{"a certificate is no secret", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
