@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -56,74 +55,6 @@ const (
 	// requested tail lines, so more is read than kept, from the end.
 	logReadFactor = 4
 )
-
-// DefaultRedactions are always applied to log lines, before the
-// configured ones. Each match, or its first group when the expression has
-// one, becomes [REDACTED].
-var DefaultRedactions = []string{
-	// key=value and key: value secrets, quoted or not.
-	`(?i)(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|secret[_-]?key|private[_-]?key|client[_-]?secret|credentials?|auth)["']?\s*[:=]\s*["']?([^\s"',;&]+)`,
-	// HTTP authorization headers and bearer tokens.
-	`(?i)\bbearer\s+([A-Za-z0-9\-._~+/]+=*)`,
-	`(?i)\bbasic\s+([A-Za-z0-9+/]+=*)`,
-	// Credentials in URLs: scheme://user:password@host.
-	`[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]+:([^\s@/]+)@`,
-	// AWS access key IDs and secret keys.
-	`\b((?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16})\b`,
-	`(?i)aws.{0,20}?["']?\s*[:=]\s*["']?([A-Za-z0-9/+=]{40})\b`,
-	// JSON web tokens.
-	`\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*`,
-	// PEM private keys, to their end or the end of the tail.
-	`(?s)-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|\z)`,
-}
-
-// Redacted replaces what a redaction matched.
-const Redacted = "[REDACTED]"
-
-// Redactor hides secrets in log lines.
-type Redactor struct{ exprs []*regexp.Regexp }
-
-// NewRedactor compiles DefaultRedactions and then extra, reporting every
-// expression that does not compile.
-func NewRedactor(extra []string) (*Redactor, error) {
-	r := &Redactor{}
-	var errs []error
-	for i, e := range append(append([]string(nil), DefaultRedactions...), extra...) {
-		re, err := regexp.Compile(e)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("redaction %d %q: %w", i-len(DefaultRedactions), e, err))
-			continue
-		}
-		r.exprs = append(r.exprs, re)
-	}
-	return r, errors.Join(errs...)
-}
-
-// Redact returns s with every match replaced: the first group's text when
-// the expression has a group, else the whole match.
-func (r *Redactor) Redact(s string) string {
-	for _, re := range r.exprs {
-		if re.NumSubexp() == 0 {
-			s = re.ReplaceAllLiteralString(s, Redacted)
-			continue
-		}
-		var b strings.Builder
-		last := 0
-		for _, m := range re.FindAllStringSubmatchIndex(s, -1) {
-			if m[2] < 0 {
-				continue
-			}
-			b.WriteString(s[last:m[2]])
-			b.WriteString(Redacted)
-			last = m[3]
-		}
-		if last > 0 {
-			b.WriteString(s[last:])
-			s = b.String()
-		}
-	}
-	return s
-}
 
 // LogOptions configure a LogFetcher.
 type LogOptions struct {
@@ -272,7 +203,8 @@ func (f *LogFetcher) read(ctx context.Context, namespace, pod, container string,
 }
 
 // tail keeps the last TailLines lines of text, redacts them (a
-// redaction may span lines), makes them printable and keeps at most TailBytes bytes from the end, cut at a line
+// redaction may span lines, and strips terminal escapes first), makes them
+// printable and keeps at most TailBytes bytes from the end, cut at a line
 // or at least a character boundary.
 func (f *LogFetcher) tail(text []byte) string {
 	text = bytes.TrimRight(text, "\n")

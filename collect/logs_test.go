@@ -238,7 +238,7 @@ func TestLogTail(t *testing.T) {
 		{"last lines", long.String(), 3, 2048, "line 097\nline 098\nline 099"},
 		{"bytes, cut at a line", long.String(), 50, 20, "line 098\nline 099"},
 		{"one long line, cut at a character", strings.Repeat("日", 100), 5, 10, "日日日"},
-		{"control characters and CRLF", "a\x1b[31mred\x1b[0m\r\nb\tc\u2028d\n", 5, 100, "a [31mred [0m\nb\tc d"},
+		{"terminal escapes, control characters and CRLF", "a\x1b[31mred\x1b[0m\r\nb\tc\u2028d\x07\n", 5, 100, "ared\nb\tc d "},
 		{"invalid UTF-8", "a\xffb", 5, 100, "a\uFFFDb"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -248,34 +248,5 @@ func TestLogTail(t *testing.T) {
 				t.Errorf("tail = %q, want %q", got, tc.want)
 			}
 		})
-	}
-}
-
-func TestRedactor(t *testing.T) {
-	r, err := NewRedactor([]string{`session=(\w+)`, `internal-host-\d+`})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct{ in, want string }{
-		{"connecting with password=hunter2 to db", "connecting with password=[REDACTED] to db"},
-		{`{"api_key": "abc123def", "user": "bob"}`, `{"api_key": "[REDACTED]", "user": "bob"}`},
-		{"TOKEN: eyJraWQiOiJ4In0", "TOKEN: [REDACTED]"},
-		{"Authorization: Bearer abc.def-ghi", "Authorization: Bearer [REDACTED]"},
-		{"Authorization: Basic dXNlcjpwYXNz", "Authorization: Basic [REDACTED]"},
-		{"dial postgres://app:s3cret@db:5432/shop", "dial postgres://app:[REDACTED]@db:5432/shop"},
-		{"using AKIAIOSFODNN7EXAMPLE", "using [REDACTED]"},
-		{"aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "aws_secret_access_key = [REDACTED]"},
-		{"jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJl here", "jwt [REDACTED] here"},
-		{"-----BEGIN RSA PRIVATE KEY-----\nMIIE\nabcd\n-----END RSA PRIVATE KEY-----\nafter", "[REDACTED]\nafter"},
-		{"session=abc123 ok", "session=[REDACTED] ok"},
-		{"reach internal-host-42 now", "reach [REDACTED] now"},
-		{"nothing secret here: 42 items, pass rate 99%", "nothing secret here: 42 items, pass rate 99%"},
-	} {
-		if got := r.Redact(tc.in); got != tc.want {
-			t.Errorf("Redact(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
-	if _, err := NewRedactor([]string{"ok", "(unclosed"}); err == nil || !strings.Contains(err.Error(), "redaction 1") {
-		t.Errorf("NewRedactor with a bad expression: %v", err)
 	}
 }

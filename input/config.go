@@ -46,6 +46,10 @@ type Config struct {
 	LogTailBytes           int               `toml:"log_tail_bytes"`
 	LogRedact              []string          `toml:"log_redact"`
 	DatakitURL             string            `toml:"datakit_url"`
+	TLSCAFile              string            `toml:"tls_ca_file"`
+	TLSCertFile            string            `toml:"tls_cert_file"`
+	TLSKeyFile             string            `toml:"tls_key_file"`
+	TLSInsecureSkipVerify  bool              `toml:"tls_insecure_skip_verify"`
 	QueueDir               string            `toml:"queue_dir"`
 	QueueMaxBytes          int64             `toml:"queue_max_bytes"`
 	Election               bool              `toml:"election"`
@@ -125,7 +129,8 @@ const TagClusterName = "cluster_name_k8s"
 
 // Validate reports every problem of c, one error per problem, each starting
 // with the key it concerns; it returns nil when c is usable. It checks that a
-// kubeconfig that is set can be opened, and does no other I/O.
+// kubeconfig that is set can be opened and that TLS files load, and does no
+// other I/O.
 func (c *Config) Validate() error {
 	var errs []error
 	add := func(key, format string, args ...any) {
@@ -203,6 +208,7 @@ func (c *Config) Validate() error {
 			add("queue_dir", "must not be empty when datakit_url is set")
 		}
 	}
+	c.checkTLS(add)
 	if c.QueueMaxBytes <= 0 {
 		add("queue_max_bytes", "%d must be > 0", c.QueueMaxBytes)
 	}

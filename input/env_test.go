@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/k8s-pod-restart/k8s-pod-restart/test/testpki"
 )
 
 func TestEnvOverridesFile(t *testing.T) {
@@ -67,6 +69,10 @@ func TestEnvOverridesFile(t *testing.T) {
 // TestEnvSetsEveryKey sets every key from the environment, so a new key that
 // cannot be set that way fails here.
 func TestEnvSetsEveryKey(t *testing.T) {
+	pki, err := testpki.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
 	environ := []string{
 		"ENV_INPUT_K8S_POD_RESTART_CLUSTER_NAME=env",
 		"ENV_INPUT_K8S_POD_RESTART_KUBECONFIG=testdata/kubeconfig",
@@ -90,7 +96,11 @@ func TestEnvSetsEveryKey(t *testing.T) {
 		"ENV_INPUT_K8S_POD_RESTART_LOG_TAIL_LINES=50",
 		"ENV_INPUT_K8S_POD_RESTART_LOG_TAIL_BYTES=4096",
 		`ENV_INPUT_K8S_POD_RESTART_LOG_REDACT=["session=(\\w+)"]`,
-		"ENV_INPUT_K8S_POD_RESTART_DATAKIT_URL=http://datakit:9529",
+		"ENV_INPUT_K8S_POD_RESTART_DATAKIT_URL=https://datakit:9529",
+		"ENV_INPUT_K8S_POD_RESTART_TLS_CA_FILE=" + pki.CAFile,
+		"ENV_INPUT_K8S_POD_RESTART_TLS_CERT_FILE=" + pki.ClientCertFile,
+		"ENV_INPUT_K8S_POD_RESTART_TLS_KEY_FILE=" + pki.ClientKeyFile,
+		"ENV_INPUT_K8S_POD_RESTART_TLS_INSECURE_SKIP_VERIFY=true",
 		"ENV_INPUT_K8S_POD_RESTART_QUEUE_DIR=/queue",
 		"ENV_INPUT_K8S_POD_RESTART_QUEUE_MAX_BYTES=1024",
 		"ENV_INPUT_K8S_POD_RESTART_ELECTION=true",
@@ -122,7 +132,11 @@ func TestEnvSetsEveryKey(t *testing.T) {
 		LogTailLines:           50,
 		LogTailBytes:           4096,
 		LogRedact:              []string{`session=(\w+)`},
-		DatakitURL:             "http://datakit:9529",
+		DatakitURL:             "https://datakit:9529",
+		TLSCAFile:              pki.CAFile,
+		TLSCertFile:            pki.ClientCertFile,
+		TLSKeyFile:             pki.ClientKeyFile,
+		TLSInsecureSkipVerify:  true,
 		QueueDir:               "/queue",
 		QueueMaxBytes:          1024,
 		Election:               true,

@@ -73,6 +73,10 @@ func TestRedactURL(t *testing.T) {
 		{"http://agent:s3cret@datakit:9529", "http://agent:xxxxx@datakit:9529"},
 		{"http://agent@datakit:9529", "http://agent@datakit:9529"},
 		{"http://agent:s3 cret@data kit:9529/%zz", "http://xxxxx@data kit:9529/%zz"},
+		{"http://agent:s3/cret@datakit:9529", "http://xxxxx@datakit:9529"},
+		{"agent:s3cret@datakit:9529", "agent:xxxxx@datakit:9529"},
+		{"http:/agent:s3cret@datakit", "http:xxxxx@datakit"},
+		{"http://datakit:9529/@x", "http://datakit:9529/@x"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
@@ -84,12 +88,31 @@ func TestRedactURL(t *testing.T) {
 }
 
 // TestValidateHidesThePassword checks that a bad datakit_url is reported
-// without the password it carries.
+// without the password it carries, however it fails to parse: net/url's
+// errors echo the URL, or pieces of it (an escape, a port).
 func TestValidateHidesThePassword(t *testing.T) {
-	c := DefaultConfig()
-	c.DatakitURL = "ftp://agent:s3cret@datakit:9529"
-	err := c.Validate()
-	if err == nil || strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), "datakit_url") {
-		t.Errorf("Validate: %v; want a datakit_url error without the password", err)
+	for _, u := range []string{
+		"ftp://agent:s3cret@datakit:9529",
+		"http://agent:s3cret@data kit:9529",
+		"http://agent:s3%zzcret@datakit:9529",
+		"http://agent:s3/cret@datakit:9529",
+		"http://agent:s3cret@datakit:95x29",
+		"agent:s3cret@datakit:9529",
+		"http:/agent:s3cret@datakit",
+		"http://agent:s3cret@datakit\x7f",
+	} {
+		t.Run(u, func(t *testing.T) {
+			c := DefaultConfig()
+			c.DatakitURL = u
+			err := c.Validate()
+			if err == nil || !strings.Contains(err.Error(), "datakit_url") {
+				t.Fatalf("Validate: %v; want a datakit_url error", err)
+			}
+			for _, piece := range []string{"s3", "cret", "%zz", "zzc"} {
+				if strings.Contains(err.Error(), piece) {
+					t.Errorf("Validate: %v; holds %q of the password", err, piece)
+				}
+			}
+		})
 	}
 }

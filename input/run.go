@@ -99,6 +99,7 @@ func runCluster(ctx context.Context, cfg *Config, log *slog.Logger, opts RunOpti
 		QueueDir:      queueDir,
 		QueueMaxBytes: cfg.QueueMaxBytes,
 		Input:         InputName,
+		TLS:           cfg.tlsConfig(),
 		Encoder:       output.EncoderConfig{Cluster: cfg.ClusterName, Tags: cfg.Tags(), Language: cfg.Language},
 		Clock:         opts.Clock,
 		ObserveSend:   metrics.observeSend,

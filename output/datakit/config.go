@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"k8s.io/utils/clock"
@@ -45,8 +44,11 @@ type Config struct {
 	// Clock times retries and send latencies; nil means the real clock.
 	Clock clock.Clock
 	// HTTPClient sends the requests; nil means a client of the package's
-	// own. Each request is bounded by Timeout whatever the client's.
+	// own, configured by TLS. Each request is bounded by Timeout whatever
+	// the client's.
 	HTTPClient *http.Client
+	// TLS configures HTTPS to DataKit when HTTPClient is nil.
+	TLS TLSConfig
 	// Timeout bounds one request; 0 means DefaultTimeout (30 s, as long as
 	// DataKit waits before answering 408).
 	Timeout time.Duration
@@ -93,17 +95,12 @@ func (c *Config) validate() error {
 }
 
 // RedactURL hides the password of a URL's userinfo, for messages; it does
-// so even in a URL that does not parse.
+// so even in a URL that does not parse or has no authority ("u:pw@host").
 func RedactURL(s string) string {
-	if u, err := url.Parse(s); err == nil {
+	if u, err := url.Parse(s); err == nil && (u.User != nil || u.Host != "") {
 		return u.Redacted()
 	}
-	if scheme, rest, ok := strings.Cut(s, "://"); ok {
-		if at := strings.LastIndex(rest, "@"); at >= 0 {
-			return scheme + "://xxxxx@" + rest[at+1:]
-		}
-	}
-	return s
+	return maskUserinfo(s)
 }
 
 // CheckURL reports why s is not the base URL of a DataKit a Writer can
@@ -113,12 +110,7 @@ func RedactURL(s string) string {
 func CheckURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil {
-		// url.Error quotes the whole URL, password included.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return fmt.Errorf("is not a URL: %w", err)
+		return fmt.Errorf("is not a URL: %w", urlParseError(err))
 	}
 	switch {
 	case u.Scheme != "http" && u.Scheme != "https":

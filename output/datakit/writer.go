@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"strings"
 	"sync"
 
@@ -71,6 +70,13 @@ func New(cfg Config, log *slog.Logger) (*Writer, error) {
 		return w, nil
 	}
 
+	client := cfg.HTTPClient
+	if client == nil {
+		var err error
+		if client, err = newHTTPClient(cfg.TLS, log); err != nil {
+			return nil, err
+		}
+	}
 	maxBytes := cfg.QueueMaxBytes
 	if maxBytes == 0 {
 		maxBytes = DefaultQueueMaxBytes
@@ -81,13 +87,10 @@ func New(cfg Config, log *slog.Logger) (*Writer, error) {
 	}
 	w.store = st
 	opts := senderOptions{
-		client:      cfg.HTTPClient,
+		client:      client,
 		timeout:     cfg.Timeout,
 		maxBackoff:  cfg.MaxBackoff,
 		observeSend: cfg.ObserveSend,
-	}
-	if opts.client == nil {
-		opts.client = &http.Client{}
 	}
 	if opts.timeout == 0 {
 		opts.timeout = DefaultTimeout

@@ -46,6 +46,12 @@ func (r *Receiver) handleWrite(w http.ResponseWriter, req *http.Request) {
 		Bytes:      len(raw),
 		ReceivedAt: now,
 	}
+	if req.TLS != nil {
+		rec.TLS = true
+		if len(req.TLS.PeerCertificates) > 0 {
+			rec.ClientCert = req.TLS.PeerCertificates[0].Subject.CommonName
+		}
+	}
 
 	if readErr == nil {
 		req.Body = io.NopCloser(bytes.NewReader(raw))

@@ -16,6 +16,7 @@ package datakit
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -74,6 +75,11 @@ type Request struct {
 	Message string
 	// Points is the number of points recorded from this request.
 	Points int
+	// TLS tells whether the request came over HTTPS (WithTLS), and
+	// ClientCert the common name of the client certificate the receiver
+	// verified, if the client sent one.
+	TLS        bool
+	ClientCert string
 	// Bytes is the size of the body as received (before decompression).
 	Bytes int
 	// Injected reports whether the response came from fault injection.
@@ -105,6 +111,7 @@ type config struct {
 	now      func() time.Time
 	hostTags map[string]string
 	addr     string
+	tls      *tls.Config
 }
 
 // WithStrict sets whether every request is handled as if it carried DataKit's
@@ -134,6 +141,14 @@ func WithGlobalHostTags(tags map[string]string) Option {
 // of a random local port. It is meant for demos.
 func WithAddr(addr string) Option {
 	return func(c *config) { c.addr = addr }
+}
+
+// WithTLS makes the receiver serve HTTPS with cfg, as DataKit does behind
+// its own TLS settings or a TLS-terminating proxy: cfg's certificate, and
+// client certificates checked as cfg's ClientAuth and ClientCAs say. URL
+// then starts with https://.
+func WithTLS(cfg *tls.Config) Option {
+	return func(c *config) { c.tls = cfg }
 }
 
 // Receiver is a DataKit-compatible write endpoint backed by an
@@ -187,7 +202,12 @@ func Start(opts ...Option) (*Receiver, error) {
 		srv.Listener.Close()
 		srv.Listener = l
 	}
-	srv.Start()
+	if cfg.tls != nil {
+		srv.TLS = cfg.tls.Clone()
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
 	r.srv = srv
 	return r, nil
 }

@@ -22,7 +22,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+	jsonpatch "gopkg.in/evanphx/json-patch.v4"
+	appsv1 "k8s.io/api/apps/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -375,7 +378,7 @@ func TestRBAC(t *testing.T) {
 		}{
 			{access{verb: "list", resource: "pods"}, true},
 			{access{verb: "watch", resource: "pods"}, true},
-			{access{verb: "get", resource: "pods", namespace: "default", name: "x"}, true},
+			{access{verb: "get", resource: "pods", namespace: "default", name: "x"}, false}, // informers list and watch
 			{access{verb: "delete", resource: "pods", namespace: "default", name: "x"}, false},
 			{access{verb: "create", resource: "pods", namespace: ns}, false},
 			{access{verb: "get", resource: "pods", subresource: "log", namespace: "default", name: "x"}, false},
@@ -407,8 +410,32 @@ func TestRBAC(t *testing.T) {
 		}
 	})
 
+	t.Run("namespaced logs overlay grants pods/log get in its namespaces only", func(t *testing.T) {
+		inDefault := access{verb: "get", resource: "pods", subresource: "log", namespace: "default", name: "x"}
+		applyManifests(t, "overlays/logs-namespaced/rbac-logs.yaml")
+		t.Cleanup(func() {
+			ctx := context.WithoutCancel(t.Context())
+			rbac := cp.Client().RbacV1()
+			for _, err := range []error{
+				rbac.RoleBindings("default").Delete(ctx, "k8s-pod-restart-logs", metav1.DeleteOptions{}),
+				rbac.Roles("default").Delete(ctx, "k8s-pod-restart-logs", metav1.DeleteOptions{}),
+			} {
+				if err != nil && !apierrors.IsNotFound(err) {
+					t.Errorf("removing the namespaced logs overlay: %v", err)
+				}
+			}
+		})
+		waitAllowed(t, sa, "get", "pods", "log", "default")
+		for _, ns := range []string{"kube-system", agentNamespace} {
+			a := inDefault
+			a.namespace = ns
+			if allowed(t, sa, a) {
+				t.Errorf("%s allowed; the overlay grants only its namespaces", a)
+			}
+		}
+	})
+
 	t.Run("logs overlay grants pods/log get", func(t *testing.T) {
-		logs := access{verb: "get", resource: "pods", subresource: "log", namespace: "default", name: "x"}
 		applyManifests(t, "overlays/logs/rbac-logs.yaml")
 		t.Cleanup(func() {
 			// Back to the base's permissions for other runs of the tests.
@@ -423,17 +450,9 @@ func TestRBAC(t *testing.T) {
 				}
 			}
 		})
-		// RBAC changes reach the authorizer through its informer: wait.
-		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-		defer cancel()
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for !allowed(t, sa, logs) {
-			select {
-			case <-ctx.Done():
-				t.Fatalf("%s still denied with the overlay applied", logs)
-			case <-tick.C:
-			}
+		waitAllowed(t, sa, "get", "pods", "log", "default")
+		if a := (access{verb: "get", resource: "pods", subresource: "log", namespace: "kube-system", name: "x"}); !allowed(t, sa, a) {
+			t.Errorf("%s denied; this overlay grants every namespace", a)
 		}
 	})
 
@@ -480,6 +499,121 @@ func TestRBAC(t *testing.T) {
 			t.Errorf("the agent was refused something under its RBAC:\n%s", grep(logs, "orbidden"))
 		}
 	})
+}
+
+// TestManifestsOverlayPatches applies each overlay's patches to the base
+// Deployment as kustomize does (RFC 6902) and checks the result: it decodes
+// strictly, the logs overlays turn collect_logs on, and the namespaced one
+// watches exactly the namespaces its Roles grant logs in.
+func TestManifestsOverlayPatches(t *testing.T) {
+	t.Parallel()
+	base, err := os.ReadFile(filepath.Join(manifestsDir, "deployment.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	baseJSON, err := yaml.YAMLToJSON(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		overlay string
+		wantEnv map[string]string // "" for the namespaces the overlay's Roles are in
+	}{
+		{"logs", map[string]string{"ENV_INPUT_K8S_POD_RESTART_COLLECT_LOGS": "true"}},
+		{"logs-namespaced", map[string]string{"ENV_INPUT_K8S_POD_RESTART_COLLECT_LOGS": "true", "ENV_INPUT_K8S_POD_RESTART_NAMESPACES": ""}},
+	} {
+		t.Run(tc.overlay, func(t *testing.T) {
+			raw, err := os.ReadFile(filepath.Join(manifestsDir, "overlays", tc.overlay, "kustomization.yaml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var k kustomization
+			if err := yaml.UnmarshalStrict(raw, &k); err != nil {
+				t.Fatal(err)
+			}
+			doc := baseJSON
+			for _, p := range k.Patches {
+				if p.Target.Kind != "Deployment" || p.Target.Name != "k8s-pod-restart" {
+					t.Fatalf("a patch targets %s/%s, not the Deployment", p.Target.Kind, p.Target.Name)
+				}
+				ops, err := yaml.YAMLToJSON([]byte(p.Patch))
+				if err != nil {
+					t.Fatal(err)
+				}
+				patch, err := jsonpatch.DecodePatch(ops)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if doc, err = patch.Apply(doc); err != nil {
+					t.Fatalf("applying the patch: %v", err)
+				}
+			}
+			var d appsv1.Deployment
+			if err := yaml.UnmarshalStrict(doc, &d); err != nil {
+				t.Fatalf("the patched Deployment: %v", err)
+			}
+			env := map[string]string{}
+			for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+				env[e.Name] = e.Value
+			}
+			var granted []string
+			for _, m := range readManifests(t, path.Join("overlays", tc.overlay, "rbac-logs.yaml")) {
+				if m.obj.GetKind() == "RoleBinding" {
+					granted = append(granted, m.obj.GetNamespace())
+				}
+			}
+			for name, want := range tc.wantEnv {
+				if want == "" {
+					want = strings.Join(granted, ",")
+				}
+				if env[name] != want {
+					t.Errorf("%s = %q, want %q", name, env[name], want)
+				}
+			}
+		})
+	}
+}
+
+// TestManifestsNetworkPolicy checks that the NetworkPolicy overlay selects
+// the agent's pods and opens the port they serve on, and no other.
+func TestManifestsNetworkPolicy(t *testing.T) {
+	t.Parallel()
+	var np networkingv1.NetworkPolicy
+	var dep appsv1.Deployment
+	for _, f := range []struct {
+		path string
+		into any
+	}{{"overlays/networkpolicy/networkpolicy.yaml", &np}, {"deployment.yaml", &dep}} {
+		raw, err := os.ReadFile(filepath.Join(manifestsDir, f.path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := yaml.UnmarshalStrict(raw, f.into); err != nil {
+			t.Fatalf("%s: %v", f.path, err)
+		}
+	}
+	if diff := cmp.Diff(dep.Spec.Template.Labels, np.Spec.PodSelector.MatchLabels); diff != "" {
+		t.Errorf("the policy's pod selector is not the agent's labels (-pod +selector):\n%s", diff)
+	}
+	if np.Namespace != dep.Namespace {
+		t.Errorf("the policy is in %q, the agent in %q", np.Namespace, dep.Namespace)
+	}
+	var served []int32
+	for _, p := range dep.Spec.Template.Spec.Containers[0].Ports {
+		served = append(served, p.ContainerPort)
+	}
+	var opened []int32
+	for _, r := range np.Spec.Ingress {
+		if len(r.From) == 0 {
+			t.Errorf("an ingress rule without from lets anyone in: %+v", r)
+		}
+		for _, p := range r.Ports {
+			opened = append(opened, p.Port.IntVal)
+		}
+	}
+	if diff := cmp.Diff(served, opened); diff != "" {
+		t.Errorf("ports (-served by the agent +opened by the policy):\n%s", diff)
+	}
 }
 
 // kubeconfigToken returns the bearer token of the kubeconfig's user.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -322,4 +323,13 @@ func TestDockerfileAndDeploymentAgree(t *testing.T) {
 	if _, ok := mounts[filepath.Dir(samplePath)]; !ok {
 		t.Errorf("the Deployment mounts no configuration at %s: %v", filepath.Dir(samplePath), mounts)
 	}
+	// A pinned release, so that a restart or a new node never pulls another
+	// agent: the tag make image gives a release (git describe on vX.Y.Z).
+	if img := pod.Containers[0].Image; !releaseImage.MatchString(img) {
+		t.Errorf("the Deployment runs %q, want %s:vMAJOR.MINOR.PATCH", img, repository)
+	}
 }
+
+// releaseImage is the image of a release: the repository and a semantic
+// version tag.
+var releaseImage = regexp.MustCompile(`^` + repository + `:v[0-9]+\.[0-9]+\.[0-9]+$`)
