@@ -373,3 +373,41 @@ func TestCrashLoopStorm(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+// TestLatestTermination checks which termination the events report for a
+// container: the kubelet's first write of a crash shows it only as
+// state.terminated, and it is the restart being counted; a container that
+// stays terminated reports its last termination.
+func TestLatestTermination(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	last := Termination{ContainerID: "containerd://old", Reason: "Error", ExitCode: 1, FinishedAt: t0.Add(-5 * time.Minute)}
+	crashed := Termination{ContainerID: "containerd://new", Reason: "OOMKilled", ExitCode: 137, FinishedAt: t0}
+	terminated := Container{Name: "app", ContainerID: crashed.ContainerID, State: StateTerminated, StateReason: crashed.Reason,
+		StateExitCode: crashed.ExitCode, StateSince: crashed.FinishedAt, Last: last}
+	tests := []struct {
+		name string
+		pod  Pod
+		c    Container
+		want Termination
+	}{
+		{"step 1: terminated, will restart", Pod{Phase: "Running"}, terminated, crashed},
+		{"step 2: back-off, moved into lastState", Pod{Phase: "Running"},
+			Container{Name: "app", ContainerID: crashed.ContainerID, State: StateWaiting, StateReason: "CrashLoopBackOff", Last: crashed}, crashed},
+		{"running again", Pod{Phase: "Running"}, Container{Name: "app", State: StateRunning, Last: last}, last},
+		{"restartPolicy Never", Pod{Phase: "Running"}, func() Container { c := terminated; c.RestartPolicy = RestartNever; return c }(), last},
+		{"OnFailure, exit 0", Pod{Phase: "Running"}, func() Container {
+			c := terminated
+			c.RestartPolicy, c.StateExitCode = RestartOnFailure, 0
+			return c
+		}(), last},
+		{"pod being deleted", Pod{Phase: "Running", Deleting: true}, terminated, last},
+		{"pod failed", Pod{Phase: "Failed"}, terminated, last},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, tc.pod.LatestTermination(&tc.c)); diff != "" {
+				t.Errorf("LatestTermination (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

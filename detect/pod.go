@@ -87,6 +87,27 @@ func (t *Termination) IsZero() bool {
 	return t.ContainerID == "" && t.FinishedAt.IsZero() && t.Reason == "" && t.ExitCode == 0
 }
 
+// LatestTermination returns the most recent termination of c, one of p's
+// containers: its current state while it is terminated and the kubelet will
+// restart it (the kubelet's first write after a crash, before the
+// termination moves into lastState; convertToAPIContainerStatuses in
+// pkg/kubelet/kubelet_pods.go), else its last termination. A container
+// that stays terminated (completed, or in a finished or departing pod) is
+// not a restart: its last termination is the one that was.
+func (p *Pod) LatestTermination(c *Container) Termination {
+	if c.State == StateTerminated && willRestart(p, c) {
+		return c.stateTermination()
+	}
+	return c.Last
+}
+
+// stateTermination returns c's current state as a termination, for a
+// container that is terminated.
+func (c *Container) stateTermination() Termination {
+	return Termination{ContainerID: c.ContainerID, Reason: c.StateReason, Message: c.StateMessage,
+		ExitCode: c.StateExitCode, FinishedAt: c.StateSince}
+}
+
 // Resources are a container's requests and limits as Kubernetes quantities
 // ("250m", "256Mi"); empty when unset.
 type Resources struct {

@@ -181,8 +181,7 @@ func (s *podState) causeOfTermination(c *Container, t *termination) CauseKey {
 	// Classified as the restart it is about to become, when lastState
 	// carries this termination.
 	k := *c
-	k.Last = Termination{ContainerID: c.ContainerID, Reason: c.StateReason, Message: c.StateMessage,
-		ExitCode: c.StateExitCode, FinishedAt: c.StateSince}
+	k.Last = c.stateTermination()
 	return s.causeOf(&k)
 }
 

@@ -318,16 +318,17 @@ func (t *textWriter) details(n *NamespaceScan) {
 				continue
 			}
 			c := &r.Pod.Containers[j]
+			last := r.Pod.LatestTermination(c)
 			exit := "-"
-			if !c.Last.IsZero() {
-				exit = strconv.Itoa(int(c.Last.ExitCode))
+			if !last.IsZero() {
+				exit = strconv.Itoa(int(last.ExitCode))
 			}
 			state := c.State.String()
 			if c.StateReason != "" {
 				state += " " + c.StateReason
 			}
 			rows = append(rows, []string{r.Pod.Name, orDash(r.Pod.Node), workloadName(r.Pod.Owner), c.Name,
-				strconv.Itoa(r.ContainerRestarts[j]), causeLabel(r.Causes[j]), exit, rfc3339(c.Last.FinishedAt), state})
+				strconv.Itoa(r.ContainerRestarts[j]), causeLabel(r.Causes[j]), exit, rfc3339(last.FinishedAt), state})
 		}
 		for _, e := range r.Events {
 			if len(events) < maxTextEvents {

@@ -144,6 +144,7 @@ func containerID(c *detect.Container) string {
 
 func newContainerDetail(ref *containerRef) containerDetail {
 	c := ref.container()
+	last := ref.report.Pod.LatestTermination(c)
 	cd := containerDetail{
 		PodName:                jsonString(ref.report.Pod.Name),
 		ContainerName:          jsonString(c.Name),
@@ -156,16 +157,16 @@ func newContainerDetail(ref *containerRef) containerDetail {
 		Ready:                  c.Ready,
 		RestartCount:           c.RestartCount,
 		Restarts:               ref.restarts(),
-		LastTerminationReason:  jsonString(c.Last.Reason),
-		LastTerminationMessage: jsonString(c.Last.Message),
-		ErrorTime:              rfc3339(c.Last.FinishedAt),
+		LastTerminationReason:  jsonString(last.Reason),
+		LastTerminationMessage: jsonString(last.Message),
+		ErrorTime:              rfc3339(last.FinishedAt),
 		Resources: resourcesDetail{
 			Requests: newQuantities(c.Resources.CPURequest, c.Resources.MemoryRequest),
 			Limits:   newQuantities(c.Resources.CPULimit, c.Resources.MemoryLimit),
 		},
 	}
-	if !c.Last.IsZero() {
-		exit, sig := c.Last.ExitCode, c.Last.Signal
+	if !last.IsZero() {
+		exit, sig := last.ExitCode, last.Signal
 		cd.ExitCode, cd.Signal = &exit, &sig
 	}
 	if ref.restarts() > 0 && ref.index < len(ref.report.Causes) {

@@ -52,7 +52,7 @@ func encShopPods() []detect.PodReport {
 		Owner: detect.Owner{Kind: "Deployment", Name: "shop-api"}, Phase: "Running", CreatedAt: encT0.Add(-24 * time.Hour),
 		Containers: []detect.Container{
 			{
-				Name: "migrate", Type: detect.ContainerInit, Image: "registry.example.com/shop/migrate:1.4.2",
+				Name: "migrate", Type: detect.ContainerInit, RestartPolicy: detect.RestartOnFailure, Image: "registry.example.com/shop/migrate:1.4.2",
 				ContainerID: "containerd://1111111111111111111111111111111111111111111111111111111111111111", Ready: false,
 				State: detect.StateTerminated, StateReason: "Completed", StateSince: encT0.Add(-23 * time.Hour),
 			},

@@ -156,14 +156,15 @@ func (x *texts) containerRow(ref containerRef) []string {
 	if c.State == detect.StateRunning && !c.Ready {
 		state += " (" + x.s("not_ready", nil) + ")"
 	}
+	last := ref.report.Pod.LatestTermination(c)
 	exit, signal := "", ""
-	if !c.Last.IsZero() {
-		exit = strconv.Itoa(int(c.Last.ExitCode))
-		if c.Last.Signal != 0 {
-			signal = strconv.Itoa(int(c.Last.Signal))
+	if !last.IsZero() {
+		exit = strconv.Itoa(int(last.ExitCode))
+		if last.Signal != 0 {
+			signal = strconv.Itoa(int(last.Signal))
 		}
 	}
-	msg := c.Last.Message
+	msg := last.Message
 	if msg == "" {
 		msg = c.StateMessage
 	}
@@ -173,8 +174,8 @@ func (x *texts) containerRow(ref containerRef) []string {
 	}
 	return []string{
 		md(ref.report.Pod.Name, MaxText), md(c.Name, MaxText), c.Type.String(),
-		md(state, MaxText), md(c.Last.Reason, MaxText), cause, orDash(exit), orDash(signal),
-		orDash(rfc3339(c.Last.FinishedAt)),
+		md(state, MaxText), md(last.Reason, MaxText), cause, orDash(exit), orDash(signal),
+		orDash(rfc3339(last.FinishedAt)),
 		strconv.Itoa(ref.restarts()) + " / " + strconv.Itoa(int(c.RestartCount)),
 		md(x.s("quantities", quantities{c.Resources.CPURequest, c.Resources.MemoryRequest}), MaxText),
 		md(x.s("quantities", quantities{c.Resources.CPULimit, c.Resources.MemoryLimit}), MaxText),
