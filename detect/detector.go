@@ -90,6 +90,7 @@ type Fault struct {
 	MaxLevel   Level     // the highest level reached
 	LastEvent  time.Time // when the last event was written
 	ClearSince time.Time // since when the namespace is below the rules; zero while abnormal
+	History    History   // the fault's story so far
 }
 
 // PodReport is one abnormal pod in a decision.
@@ -193,6 +194,9 @@ type namespaceState struct {
 	// gone is set when the namespace is deleted or no longer watched: its
 	// fault ends at the next evaluation and it never opens another.
 	gone EndReason
+	// historyCut is the History.Through of a restored fault, in unix
+	// nanoseconds, while it is open (see History.Through).
+	historyCut int64
 }
 
 // leftPods counts pods that left at one instant.
@@ -450,7 +454,20 @@ func (d *Detector) EvaluateAll(now time.Time) ([]Stats, []Decision) {
 
 func (d *Detector) evaluate(name string, ns *namespaceState, now time.Time) (Stats, *Decision) {
 	st := d.stats(name, ns, now)
+	opening := ns.fault == nil
+	if !opening {
+		// Before deciding: a reminder or the recovery tells the story up
+		// to this evaluation.
+		d.account(ns, ns.fault, st, false, now)
+	}
 	dec := d.decide(ns, st, d.ending(name, ns), now)
+	if opening && ns.fault != nil {
+		d.account(ns, ns.fault, st, true, now)
+		dec.Fault = ns.fault.clone()
+	}
+	if ns.fault == nil {
+		ns.historyCut = 0
+	}
 	st.Fault = ns.fault != nil
 	if dec != nil {
 		dec.Stats.Fault = st.Fault
@@ -567,7 +584,7 @@ func (d *Detector) decide(ns *namespaceState, st Stats, end EndReason, now time.
 }
 
 func (d *Detector) decision(k Kind, id string, level, prev Level, f *Fault, st Stats, now time.Time) *Decision {
-	return &Decision{Kind: k, EventID: id, Level: level, Previous: prev, At: now, Window: d.cfg.Window, Fault: *f, Stats: st}
+	return &Decision{Kind: k, EventID: id, Level: level, Previous: prev, At: now, Window: d.cfg.Window, Fault: f.clone(), Stats: st}
 }
 
 // Faults returns the open faults, for persisting them.
@@ -577,7 +594,7 @@ func (d *Detector) Faults() []Fault {
 	var out []Fault
 	for _, ns := range d.namespaces {
 		if ns.fault != nil {
-			out = append(out, *ns.fault)
+			out = append(out, ns.fault.clone())
 		}
 	}
 	slices.SortFunc(out, func(a, b Fault) int { return cmp.Compare(a.Namespace, b.Namespace) })
@@ -590,7 +607,11 @@ func (d *Detector) RestoreFaults(faults []Fault) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, f := range faults {
-		f := f
-		d.namespace(f.Namespace).fault = &f
+		f := f.clone()
+		ns := d.namespace(f.Namespace)
+		ns.fault = &f
+		if !f.History.Through.IsZero() {
+			ns.historyCut = f.History.Through.UnixNano()
+		}
 	}
 }
