@@ -99,7 +99,7 @@ func TestCrashStorm(t *testing.T) {
 		switch c.ContainerName {
 		case "app":
 			reasons[c.LastTerminationReason]++
-			if c.ContainerType != "app" || !strings.HasPrefix(c.ContainerID, "containerd://") || c.State != "waiting" ||
+			if c.ContainerType != "app" || !bareContainerID.MatchString(c.ContainerID) || c.State != "waiting" ||
 				c.StateReason != "CrashLoopBackOff" || c.ExitCode == nil || c.ErrorTime == "" || c.Restarts != 1 ||
 				c.Resources.Limits.Memory != "256Mi" || c.Resources.Requests.CPU != "100m" {
 				t.Errorf("app container status %+v", c)
