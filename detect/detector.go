@@ -194,8 +194,7 @@ type namespaceState struct {
 	// gone is set when the namespace is deleted or no longer watched: its
 	// fault ends at the next evaluation and it never opens another.
 	gone EndReason
-	// historyCut is the History.Through of a restored fault, in unix
-	// nanoseconds, while it is open (see History.Through).
+	// historyCut is historyCut of a restored fault while it is open.
 	historyCut int64
 }
 
@@ -610,8 +609,6 @@ func (d *Detector) RestoreFaults(faults []Fault) {
 		f := f.clone()
 		ns := d.namespace(f.Namespace)
 		ns.fault = &f
-		if !f.History.Through.IsZero() {
-			ns.historyCut = f.History.Through.UnixNano()
-		}
+		ns.historyCut = historyCut(&f)
 	}
 }

@@ -21,8 +21,9 @@ type History struct {
 	// maxHistoryCauses; restarts of further causes count only in Restarts.
 	Causes []HistoryCause
 	// Through is the last evaluation accounted. A restored fault does not
-	// count again the restarts up to it that the rebuilt window holds: the
-	// run that saved it counted them.
+	// count again the restarts up to it that the new run's first
+	// observations show (see historyCut): the run that saved it counted
+	// them. Restarts the new run sees happen count.
 	Through time.Time
 }
 
@@ -120,6 +121,19 @@ func (f *Fault) clone() Fault {
 	return c
 }
 
+// historyCut returns, for a fault restored with its history, the instant
+// before which the restarts that pods' first observations show were counted
+// by the run that saved it, in unix nanoseconds; 0 without a history. It is
+// Through rounded up to the second: the kubelet dates terminations to the
+// second (metav1.Time), so one the saved evaluation saw may be dated up to a
+// second before it, and one in that second cannot be told apart.
+func historyCut(f *Fault) int64 {
+	if f.History.Through.IsZero() {
+		return 0
+	}
+	return f.History.Through.Truncate(time.Second).Add(time.Second).UnixNano()
+}
+
 // account adds the evaluation at now to the fault's history: the peak, and
 // the abnormal restarts not accounted yet, every one inside the window when
 // the fault opens. Each restart entry remembers how many of its restarts
@@ -130,7 +144,7 @@ func (d *Detector) account(ns *namespaceState, f *Fault, st Stats, opening bool,
 	if st.Level > LevelNone && (st.Level > h.Peak.Level || st.Level == h.Peak.Level && st.Ratio > h.Peak.Ratio) {
 		h.Peak = Peak{At: now, Level: st.Level, Ratio: st.Ratio, RestartedPods: st.RestartedPods, Pods: st.Pods}
 	}
-	cut := ns.historyCut
+	cut := ns.historyCut // only for a restored fault
 	if opening {
 		cut = 0
 	}
@@ -151,7 +165,7 @@ func (d *Detector) account(ns *namespaceState, f *Fault, st Stats, opening bool,
 				n = r.n
 			}
 			r.accounted = r.n
-			if n > 0 && c.key.Cause != CauseExpected && r.at > cut {
+			if n > 0 && c.key.Cause != CauseExpected && !(r.rebuilt && r.at < cut) {
 				h.add(c.key, workloadOf(s.pod.Owner), int(n))
 			}
 		}

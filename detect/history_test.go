@@ -27,14 +27,21 @@ type histStep struct {
 }
 
 // histPods returns 10 running pods of shop: p0-p5 of deployment api, the
-// others of statefulset worker.
-func histPods(d *Detector) []*Pod {
+// others of statefulset worker. Those of rebuilt are first observed at -1m
+// with the crash at the instant it maps them to, as an agent's first list
+// after a restart shows them; the others at -1h.
+func histPods(d *Detector, rebuilt map[int]time.Time) []*Pod {
 	pods := make([]*Pod, 10)
 	for i := range pods {
 		pods[i] = pod("shop", fmt.Sprintf("p%d", i))
 		pods[i].Owner = histWorker
 		if i < 6 {
 			pods[i].Owner = Owner{Kind: "Deployment", Name: "api", Revision: "5d8f7b9c6"}
+		}
+		if at, ok := rebuilt[i]; ok {
+			pods[i] = crashed(pods[i], "app", at, "Error")
+			d.Observe(pods[i], t0.Add(-time.Minute))
+			continue
 		}
 		d.Observe(pods[i], t0.Add(-time.Hour))
 	}
@@ -72,6 +79,7 @@ func TestFaultHistory(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		restore []Fault
+		rebuilt map[int]time.Time // see histPods
 		steps   []histStep
 		// of is the step whose decision's history is checked.
 		of   int
@@ -148,24 +156,28 @@ func TestFaultHistory(t *testing.T) {
 			},
 		},
 		{
-			name: "a restored fault does not count again what the saved history holds",
+			name: "a restored fault counts again none of the restarts its saved history holds, and every later one",
 			restore: []Fault{{ID: "event-old", Namespace: "shop", Start: t0.Add(-20 * time.Minute), Level: LevelWarning,
 				MaxLevel: LevelWarning, LastEvent: t0.Add(-20 * time.Minute), History: History{
 					Peak:     Peak{At: t0.Add(-20 * time.Minute), Level: LevelWarning, Ratio: 0.2, RestartedPods: 2, Pods: 10},
 					Restarts: 2,
 					Causes:   []HistoryCause{{CauseKey: histError, Restarts: 2, Workloads: []WorkloadRestarts{{histAPI, 2}}}},
-					Through:  t0.Add(-10 * time.Minute),
+					Through:  t0.Add(-10*time.Minute + 300*time.Millisecond),
 				}}},
+			// p0, p1: counted by the saved run; p3: in the second of its
+			// last evaluation, taken as counted; p4: after it, not saved.
+			rebuilt: map[int]time.Time{0: t0.Add(-15 * time.Minute), 1: t0.Add(-15 * time.Minute),
+				3: t0.Add(-10*time.Minute + 600*time.Millisecond), 4: t0.Add(-5 * time.Minute)},
 			steps: []histStep{
-				{at: 0, crash: []int{2}, want: "escalation"}, // with p0 and p1: 3/10 error
+				{at: 0, crash: []int{2}, want: "escalation"}, // 5/10 critical
 				{at: 31 * time.Minute},
 				{at: 31*time.Minute + 30*time.Second, want: "recovery"},
 			},
 			of: 2,
 			want: History{
-				Peak:     Peak{At: t0, Level: LevelError, Ratio: 0.3, RestartedPods: 3, Pods: 10},
-				Restarts: 3,
-				Causes:   []HistoryCause{{CauseKey: histError, Restarts: 3, Workloads: []WorkloadRestarts{{histAPI, 3}}}},
+				Peak:     Peak{At: t0, Level: LevelCritical, Ratio: 0.5, RestartedPods: 5, Pods: 10},
+				Restarts: 4,
+				Causes:   []HistoryCause{{CauseKey: histError, Restarts: 4, Workloads: []WorkloadRestarts{{histAPI, 4}}}},
 				Through:  t0.Add(31*time.Minute + 30*time.Second),
 			},
 		},
@@ -173,15 +185,7 @@ func TestFaultHistory(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			d := newTestDetector(testConfig())
 			d.RestoreFaults(tc.restore)
-			pods := histPods(d)
-			if tc.restore != nil {
-				// The restarted agent's first list shows the restarts the
-				// saved run counted: p0 and p1 at -15m, before Through.
-				for _, i := range []int{0, 1} {
-					pods[i] = crashed(pods[i], "app", t0.Add(-15*time.Minute), "Error")
-					d.Observe(pods[i], t0.Add(-time.Minute))
-				}
-			}
+			pods := histPods(d, tc.rebuilt)
 			decs := runHistory(t, d, pods, tc.steps)
 			if diff := cmp.Diff(tc.want, decs[tc.of].Fault.History); diff != "" {
 				t.Errorf("history (-want +got):\n%s", diff)
@@ -194,7 +198,7 @@ func TestFaultHistory(t *testing.T) {
 // as the open fault's grows.
 func TestFaultHistoryIsACopy(t *testing.T) {
 	d := newTestDetector(testConfig())
-	pods := histPods(d)
+	pods := histPods(d, nil)
 	decs := runHistory(t, d, pods, []histStep{
 		{at: 0, crash: []int{0, 1}, want: "anomaly"},
 		{at: time.Minute, crash: []int{2, 3}, want: "escalation"},
@@ -214,7 +218,7 @@ func TestFaultHistoryIsACopy(t *testing.T) {
 // JSON round trip of input's state store.
 func TestFaultHistoryJSON(t *testing.T) {
 	d := newTestDetector(testConfig())
-	pods := histPods(d)
+	pods := histPods(d, nil)
 	runHistory(t, d, pods, []histStep{
 		{at: 0, crash: []int{0, 6}, want: "anomaly"},
 		{at: time.Minute, crash: []int{7}, reason: "OOMKilled", want: "escalation"},

@@ -21,6 +21,9 @@ type restart struct {
 	// accounted counts the restarts of n that the open fault's history
 	// holds (see Detector.account).
 	accounted int32
+	// rebuilt marks restarts counted from a pod's first observation, which
+	// after an agent restart an earlier run may have counted already.
+	rebuilt bool
 }
 
 // containerTrack is what restart counting remembers of one container.
@@ -210,7 +213,7 @@ func (s *podState) first(p *Pod, now, horizon int64) bool {
 			tr.see(t.id)
 			if at := t.when(now); at >= horizon {
 				k := s.causeOfTermination(c, &t)
-				s.add(restart{at: at, n: 1, container: uint16(idx), cause: k.Cause, code: k.Code})
+				s.add(restart{at: at, n: 1, container: uint16(idx), cause: k.Cause, code: k.Code, rebuilt: true})
 				counted = true
 			}
 		}
@@ -300,6 +303,7 @@ func (s *podState) add(r restart) {
 		// left the window (the newer one leaves with it, a little early).
 		s.restarts[1].n += s.restarts[0].n
 		s.restarts[1].accounted += s.restarts[0].accounted
+		s.restarts[1].rebuilt = s.restarts[1].rebuilt && s.restarts[0].rebuilt
 		s.restarts[1].at = s.restarts[0].at
 		s.restarts = append(s.restarts[:0], s.restarts[1:]...)
 	}

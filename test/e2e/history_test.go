@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/k8s-pod-restart/k8s-pod-restart/test/datakit"
 	"github.com/k8s-pod-restart/k8s-pod-restart/test/kubesim"
 )
 
@@ -121,6 +122,39 @@ func TestRecoveryTellsHistory(t *testing.T) {
 		if !bareContainerID.MatchString(c.ContainerID) || c.Runtime != "containerd" {
 			t.Errorf("container %s/%s: container_id %q runtime %q, want 64 hex digits and containerd",
 				c.PodName, c.ContainerName, c.ContainerID, c.Runtime)
+		}
+	}
+}
+
+// TestHistorySurvivesRestart: the agent is SIGKILLed after the anomaly and
+// started again; its recovery counts every restart of the fault once: the
+// three the killed run counted (which the new run's window holds again) and
+// the two after the restart.
+//
+// At least 3 restarted pods are needed, so the anomaly is decided with all
+// three of the first wave, and the state saved with its event holds them.
+func TestHistorySurvivesRestart(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t, "history-kill")
+	h := startAgent(t, agentConfig{Namespaces: []string{ns}, Extra: "  min_restarted_pods = 3\n  ratio_error = 0.45\n  ratio_critical = 0.9"})
+	sim := kubesim.New(cp.Client())
+	pods := workload(t, sim, ns, "api", 10, nil)
+
+	crashAll(t, sim, pods[0:3], "app", kubesim.Crash{Reason: "OOMKilled", ExitCode: 137}) // 3/10: warning
+	h.waitEvents(ns, 1, waitEvent)
+	h.agent.Kill()
+	h.restart()
+	crashAll(t, sim, pods[3:5], "app", kubesim.Crash{Reason: "Error", ExitCode: 1}) // 5/10: error
+	evs := h.waitFor(ns, func(evs []datakit.Point) bool { return evs[len(evs)-1].Tags["df_status"] == "ok" }, waitEvent+waitRecovery)
+	checkFault(t, evs)
+	requireStatuses(t, evs, "warning", "error", "ok")
+	recovery := evs[len(evs)-1]
+	for k, want := range map[string]any{
+		"fault_restarts": int64(5), "fault_dominant_cause": "oom_killed", "fault_dominant_cause_share": 0.6,
+		"fault_peak_level": "error", "fault_peak_restart_pods": int64(5), "fault_peak_total_pods": int64(10),
+	} {
+		if got := recovery.Fields[k]; got != want {
+			t.Errorf("recovery %s = %#v, want %#v:%s", k, got, want, describe(evs))
 		}
 	}
 }
