@@ -196,6 +196,9 @@ type namespaceState struct {
 	gone EndReason
 	// historyCut is historyCut of a restored fault while it is open.
 	historyCut int64
+	// counted counts the observations that counted restarts, accounted
+	// its value when the fault's history last took them (see account).
+	counted, accounted uint64
 }
 
 // leftPods counts pods that left at one instant.
@@ -296,7 +299,9 @@ func (d *Detector) Observe(p *Pod, now time.Time) bool {
 	if s == nil {
 		s = &podState{}
 		d.disrupt(ns, s, p, nowNs, horizon, true)
-		s.first(p, nowNs, horizon)
+		if s.first(p, nowNs, horizon) {
+			ns.counted++
+		}
 		s.observed(p)
 		ns.pods[p.UID] = s
 		return true
@@ -307,6 +312,9 @@ func (d *Detector) Observe(p *Pod, now time.Time) bool {
 	s.deletedAt = 0
 	disrupted := d.disrupt(ns, s, p, nowNs, horizon, false)
 	counted := s.update(p, nowNs, horizon)
+	if counted {
+		ns.counted++
+	}
 	s.observed(p)
 	if wasRunning && !s.running() {
 		d.left(ns, s, horizon, nowNs)

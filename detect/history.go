@@ -147,7 +147,11 @@ func (d *Detector) account(ns *namespaceState, f *Fault, st Stats, opening bool,
 	cut := ns.historyCut // only for a restored fault
 	if opening {
 		cut = 0
+	} else if ns.counted == ns.accounted {
+		h.Through = now
+		return // no restart was counted since: nothing to look for
 	}
+	ns.accounted = ns.counted
 	var uids []string
 	for uid, s := range ns.pods {
 		if slices.ContainsFunc(s.restarts, func(r restart) bool { return opening || r.accounted < r.n }) {
