@@ -90,6 +90,7 @@ type Fault struct {
 	MaxLevel   Level     // the highest level reached
 	LastEvent  time.Time // when the last event was written
 	ClearSince time.Time // since when the namespace is below the rules; zero while abnormal
+	History    History   // the fault's story so far
 }
 
 // PodReport is one abnormal pod in a decision.
@@ -193,6 +194,11 @@ type namespaceState struct {
 	// gone is set when the namespace is deleted or no longer watched: its
 	// fault ends at the next evaluation and it never opens another.
 	gone EndReason
+	// historyCut is historyCut of a restored fault while it is open.
+	historyCut int64
+	// counted counts the observations that counted restarts, accounted
+	// its value when the fault's history last took them (see account).
+	counted, accounted uint64
 }
 
 // leftPods counts pods that left at one instant.
@@ -293,7 +299,9 @@ func (d *Detector) Observe(p *Pod, now time.Time) bool {
 	if s == nil {
 		s = &podState{}
 		d.disrupt(ns, s, p, nowNs, horizon, true)
-		s.first(p, nowNs, horizon)
+		if s.first(p, nowNs, horizon) {
+			ns.counted++
+		}
 		s.observed(p)
 		ns.pods[p.UID] = s
 		return true
@@ -304,6 +312,9 @@ func (d *Detector) Observe(p *Pod, now time.Time) bool {
 	s.deletedAt = 0
 	disrupted := d.disrupt(ns, s, p, nowNs, horizon, false)
 	counted := s.update(p, nowNs, horizon)
+	if counted {
+		ns.counted++
+	}
 	s.observed(p)
 	if wasRunning && !s.running() {
 		d.left(ns, s, horizon, nowNs)
@@ -450,7 +461,20 @@ func (d *Detector) EvaluateAll(now time.Time) ([]Stats, []Decision) {
 
 func (d *Detector) evaluate(name string, ns *namespaceState, now time.Time) (Stats, *Decision) {
 	st := d.stats(name, ns, now)
+	opening := ns.fault == nil
+	if !opening {
+		// Before deciding: a reminder or the recovery tells the story up
+		// to this evaluation.
+		d.account(ns, ns.fault, st, false, now)
+	}
 	dec := d.decide(ns, st, d.ending(name, ns), now)
+	if opening && ns.fault != nil {
+		d.account(ns, ns.fault, st, true, now)
+		dec.Fault = ns.fault.clone()
+	}
+	if ns.fault == nil {
+		ns.historyCut = 0
+	}
 	st.Fault = ns.fault != nil
 	if dec != nil {
 		dec.Stats.Fault = st.Fault
@@ -567,7 +591,7 @@ func (d *Detector) decide(ns *namespaceState, st Stats, end EndReason, now time.
 }
 
 func (d *Detector) decision(k Kind, id string, level, prev Level, f *Fault, st Stats, now time.Time) *Decision {
-	return &Decision{Kind: k, EventID: id, Level: level, Previous: prev, At: now, Window: d.cfg.Window, Fault: *f, Stats: st}
+	return &Decision{Kind: k, EventID: id, Level: level, Previous: prev, At: now, Window: d.cfg.Window, Fault: f.clone(), Stats: st}
 }
 
 // Faults returns the open faults, for persisting them.
@@ -577,7 +601,7 @@ func (d *Detector) Faults() []Fault {
 	var out []Fault
 	for _, ns := range d.namespaces {
 		if ns.fault != nil {
-			out = append(out, *ns.fault)
+			out = append(out, ns.fault.clone())
 		}
 	}
 	slices.SortFunc(out, func(a, b Fault) int { return cmp.Compare(a.Namespace, b.Namespace) })
@@ -590,7 +614,9 @@ func (d *Detector) RestoreFaults(faults []Fault) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, f := range faults {
-		f := f
-		d.namespace(f.Namespace).fault = &f
+		f := f.clone()
+		ns := d.namespace(f.Namespace)
+		ns.fault = &f
+		ns.historyCut = historyCut(&f)
 	}
 }

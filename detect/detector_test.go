@@ -267,7 +267,13 @@ func TestRecoveryCarriesTheFault(t *testing.T) {
 		t.Fatal("no recovery")
 	}
 	want := Fault{ID: "event-1", Namespace: "shop", Start: t0, Level: LevelNone, MaxLevel: LevelCritical,
-		LastEvent: t0.Add(37 * time.Minute), ClearSince: t0.Add(36 * time.Minute)}
+		LastEvent: t0.Add(37 * time.Minute), ClearSince: t0.Add(36 * time.Minute),
+		History: History{
+			Peak:     Peak{At: t0.Add(5 * time.Minute), Level: LevelCritical, Ratio: 0.5, RestartedPods: 5, Pods: 10},
+			Restarts: 5,
+			Causes:   []HistoryCause{{CauseKey: CauseKey{CauseError, 1}, Restarts: 5, Workloads: []WorkloadRestarts{{Owner{}, 5}}}},
+			Through:  t0.Add(37 * time.Minute),
+		}}
 	if diff := cmp.Diff(want, dec.Fault); diff != "" {
 		t.Errorf("recovery fault (-want +got):\n%s", diff)
 	}

@@ -18,6 +18,12 @@ type restart struct {
 	container uint16 // index into podState.tracks
 	cause     Cause  // see classify; CauseExpected when counted while the pod was on its way out
 	code      uint8  // CauseKey.Code
+	// accounted counts the restarts of n that the open fault's history
+	// holds (see Detector.account).
+	accounted int32
+	// rebuilt marks restarts counted from a pod's first observation, which
+	// after an agent restart an earlier run may have counted already.
+	rebuilt bool
 }
 
 // containerTrack is what restart counting remembers of one container.
@@ -206,7 +212,7 @@ func (s *podState) first(p *Pod, now, horizon int64) bool {
 			tr.see(t.id)
 			if at := t.when(now); at >= horizon {
 				k := s.causeOfTermination(c, &t)
-				s.add(restart{at: at, n: 1, container: uint16(idx), cause: k.Cause, code: k.Code})
+				s.add(restart{at: at, n: 1, container: uint16(idx), cause: k.Cause, code: k.Code, rebuilt: true})
 				counted = true
 			}
 		}
@@ -295,6 +301,8 @@ func (s *podState) add(r restart) {
 		// Merged at the older instant, so that no restart counts after it
 		// left the window (the newer one leaves with it, a little early).
 		s.restarts[1].n += s.restarts[0].n
+		s.restarts[1].accounted += s.restarts[0].accounted
+		s.restarts[1].rebuilt = s.restarts[1].rebuilt && s.restarts[0].rebuilt
 		s.restarts[1].at = s.restarts[0].at
 		s.restarts = append(s.restarts[:0], s.restarts[1:]...)
 	}
@@ -310,8 +318,11 @@ func (s *podState) redate(container uint16, at int64, k CauseKey) {
 		}
 		r := s.restarts[i]
 		if r.n > 1 {
-			s.restarts[i].n--
-			r.n = 1
+			// The rest keeps as many accounted restarts as it can.
+			rest := &s.restarts[i]
+			rest.n--
+			rest.accounted = min(r.accounted, rest.n)
+			r.n, r.accounted = 1, r.accounted-rest.accounted
 		} else {
 			s.restarts = append(s.restarts[:i], s.restarts[i+1:]...)
 		}

@@ -15,7 +15,20 @@ import (
 
 func sampleState() faultState {
 	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
-	f := detect.Fault{ID: "event-1", Namespace: "shop", Start: t0, Level: detect.LevelError, MaxLevel: detect.LevelCritical, LastEvent: t0.Add(time.Minute)}
+	f := detect.Fault{ID: "event-1", Namespace: "shop", Start: t0, Level: detect.LevelError, MaxLevel: detect.LevelCritical, LastEvent: t0.Add(time.Minute),
+		// The history must survive the round trip: a restored fault's
+		// recovery tells the whole story.
+		History: detect.History{
+			Peak:     detect.Peak{At: t0.Add(time.Minute), Level: detect.LevelCritical, Ratio: 0.6, RestartedPods: 6, Pods: 10},
+			Restarts: 9,
+			Causes: []detect.HistoryCause{
+				{CauseKey: detect.CauseKey{Cause: detect.CauseOOMKilled, Code: 137}, Restarts: 7,
+					Workloads: []detect.WorkloadRestarts{{Owner: detect.Owner{Kind: "Deployment", Name: "api"}, Restarts: 7}}},
+				{CauseKey: detect.CauseKey{Cause: detect.CauseError, Code: 1}, Restarts: 2,
+					Workloads: []detect.WorkloadRestarts{{Owner: detect.Owner{Kind: "StatefulSet", Name: "worker"}, Restarts: 2}}},
+			},
+			Through: t0.Add(90 * time.Second),
+		}}
 	return faultState{
 		Faults:  []detect.Fault{f},
 		Pending: []detect.Pending{{Kind: detect.KindEscalation, EventID: "event-2", Level: detect.LevelError, Previous: detect.LevelWarning, At: t0, Fault: f}},

@@ -134,16 +134,7 @@ func (e *Encoder) rcaFields(b *kvBuilder, d *detect.Decision) error {
 		c := &s.Causes[i]
 		cd := causeDetail{Cause: c.Cause.String(), Restarts: c.Restarts, Pods: c.Pods, Share: s.Share(c),
 			Workloads: []string{}, Containers: []string{}}
-		switch c.Cause {
-		case detect.CauseError, detect.CauseSignal, detect.CauseInit, detect.CauseOOMKilled, detect.CauseConfig:
-			if c.Code != 0 || c.Cause == detect.CauseError {
-				code := int(c.Code)
-				cd.ExitCode = &code
-			}
-		}
-		if n := c.Signal(); n > 0 {
-			cd.Signal = detect.SignalName(n)
-		}
+		cd.ExitCode, cd.Signal = causeCode(c.CauseKey)
 		for _, w := range c.Workloads {
 			cd.Workloads = append(cd.Workloads, workloadRef(w))
 		}
@@ -195,6 +186,22 @@ func (e *Encoder) rcaFields(b *kvBuilder, d *detect.Decision) error {
 		}
 	}
 	return nil
+}
+
+// causeCode returns the exit code and the signal's name a cause shows in
+// the causes entries.
+func causeCode(k detect.CauseKey) (exit *int, signal string) {
+	switch k.Cause {
+	case detect.CauseError, detect.CauseSignal, detect.CauseInit, detect.CauseOOMKilled, detect.CauseConfig:
+		if k.Code != 0 || k.Cause == detect.CauseError {
+			code := int(k.Code)
+			exit = &code
+		}
+	}
+	if n := k.Signal(); n > 0 {
+		signal = detect.SignalName(n)
+	}
+	return exit, signal
 }
 
 func jsonField(b *kvBuilder, key string, v any) error {

@@ -33,6 +33,7 @@ type containerDetail struct {
 	ContainerName          string          `json:"container_name"`
 	ContainerType          string          `json:"container_type"`
 	ContainerID            string          `json:"container_id"`
+	ContainerRuntime       string          `json:"container_runtime"`
 	Image                  string          `json:"image"`
 	State                  string          `json:"state"`
 	StateReason            string          `json:"state_reason"`
@@ -134,22 +135,31 @@ func (c containerRef) restarts() int {
 }
 
 // containerID returns the current container's ID, or the last terminated
-// one's before a new one started.
-func containerID(c *detect.Container) string {
-	if c.ContainerID != "" {
-		return c.ContainerID
+// one's before a new one started, split into the runtime and the bare ID
+// that DataKit's container collector writes as container_id: the kubelet
+// writes "<runtime>://<CRI ID>" into the pod status (ContainerID.String in
+// pkg/kubelet/container/runtime.go).
+func containerID(c *detect.Container) (runtime, id string) {
+	id = c.ContainerID
+	if id == "" {
+		id = c.Last.ContainerID
 	}
-	return c.Last.ContainerID
+	if rt, bare, ok := strings.Cut(id, "://"); ok {
+		return rt, bare
+	}
+	return "", id
 }
 
 func newContainerDetail(ref *containerRef) containerDetail {
 	c := ref.container()
 	last := ref.report.Pod.LatestTermination(c)
+	runtime, id := containerID(c)
 	cd := containerDetail{
 		PodName:                jsonString(ref.report.Pod.Name),
 		ContainerName:          jsonString(c.Name),
 		ContainerType:          c.Type.String(),
-		ContainerID:            jsonString(containerID(c)),
+		ContainerID:            jsonString(id),
+		ContainerRuntime:       jsonString(runtime),
 		Image:                  jsonString(c.Image),
 		State:                  c.State.String(),
 		StateReason:            jsonString(c.StateReason),

@@ -133,6 +133,11 @@ func (e *Encoder) Event(d *detect.Decision) (*point.Point, error) {
 	if err := e.rcaFields(&b, d); err != nil {
 		return nil, fmt.Errorf("encode event %q: %w", d.EventID, err)
 	}
+	if hasHistory(d.Kind) {
+		if err := historyFields(&b, d); err != nil {
+			return nil, fmt.Errorf("encode event %q: %w", d.EventID, err)
+		}
+	}
 
 	pt, err := newPoint(&b, d.At, point.CommonLoggingOptions())
 	if err != nil {

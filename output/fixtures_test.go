@@ -137,8 +137,41 @@ func encDecision(k detect.Kind) *detect.Decision {
 		d.Pods = d.Pods[1:2]
 	}
 	d.Fault.Level, d.Fault.MaxLevel, d.Fault.LastEvent = d.Level, max(d.Level, d.Previous), d.At
+	d.Fault.History = encHistory(k, d.At)
 	encAddAnalysis(d)
 	return d
+}
+
+// encHistory returns the fixture fault's history at a decision of kind k
+// at at: it peaked with the escalation; the recovery counts three more
+// restarts than the reminder.
+func encHistory(k detect.Kind, at time.Time) detect.History {
+	api := detect.Owner{Kind: "Deployment", Name: "shop-api"}
+	worker := detect.Owner{Kind: "StatefulSet", Name: "shop-worker"}
+	cron := detect.Owner{Kind: "CronJob", Name: "shop-cron"}
+	h := detect.History{Peak: detect.Peak{At: encT0.Add(10 * time.Minute), Level: detect.LevelError, Ratio: 0.45, RestartedPods: 9, Pods: 20}, Through: at}
+	switch k {
+	case detect.KindAnomaly:
+		h.Peak = detect.Peak{At: encT0, Level: detect.LevelWarning, Ratio: 0.3, RestartedPods: 6, Pods: 20}
+		h.Restarts = 14
+	case detect.KindEscalation:
+		h.Restarts = 25
+	case detect.KindReminder:
+		h.Restarts = 31
+		h.Causes = []detect.HistoryCause{
+			{CauseKey: detect.CauseKey{Cause: detect.CauseOOMKilled, Code: 137}, Restarts: 22, Workloads: []detect.WorkloadRestarts{{Owner: api, Restarts: 22}}},
+			{CauseKey: detect.CauseKey{Cause: detect.CauseError, Code: 1}, Restarts: 7, Workloads: []detect.WorkloadRestarts{{Owner: worker, Restarts: 7}}},
+			{CauseKey: detect.CauseKey{Cause: detect.CauseSignal, Code: 143}, Restarts: 2, Workloads: []detect.WorkloadRestarts{{Owner: cron, Restarts: 2}}},
+		}
+	case detect.KindRecovery:
+		h.Restarts = 34
+		h.Causes = []detect.HistoryCause{
+			{CauseKey: detect.CauseKey{Cause: detect.CauseOOMKilled, Code: 137}, Restarts: 22, Workloads: []detect.WorkloadRestarts{{Owner: api, Restarts: 22}}},
+			{CauseKey: detect.CauseKey{Cause: detect.CauseError, Code: 1}, Restarts: 10, Workloads: []detect.WorkloadRestarts{{Owner: worker, Restarts: 9}, {Owner: detect.Owner{}, Restarts: 1}}},
+			{CauseKey: detect.CauseKey{Cause: detect.CauseSignal, Code: 143}, Restarts: 2, Workloads: []detect.WorkloadRestarts{{Owner: cron, Restarts: 2}}},
+		}
+	}
+	return h
 }
 
 // encHostileTermination is a termination message as hostile as a container

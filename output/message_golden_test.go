@@ -65,6 +65,9 @@ type scenario struct {
 var scenarios = []scenario{
 	{name: "oom_storm", run: scOOMStorm},
 	{name: "oom_storm_zh", lang: "zh", run: scOOMStorm},
+	{name: "oom_storm_reminder", run: scOOMStormStory(detect.KindReminder)},
+	{name: "oom_storm_recovery", run: scOOMStormStory(detect.KindRecovery)},
+	{name: "oom_storm_recovery_zh", lang: "zh", run: scOOMStormStory(detect.KindRecovery)},
 	{name: "probe_failures", run: func(d *detect.Detector) *detect.Decision {
 		d.SetNode(detect.Node{Name: "node-a"})
 		d.SetNode(detect.Node{Name: "node-b"})
@@ -206,6 +209,28 @@ func scOOMStorm(d *detect.Detector) *detect.Decision {
 	}
 	_, dec := d.Evaluate("shop", scT0.Add(3*time.Minute))
 	return dec
+}
+
+// scOOMStormStory continues the OOM storm: three of its pods are
+// OOM-killed again at 20m, the fault is reminded of at 35m (3 of 10 pods
+// left in the window) and recovers at 51m30s; it returns the decision of
+// kind want.
+func scOOMStormStory(want detect.Kind) func(d *detect.Detector) *detect.Decision {
+	return func(d *detect.Detector) *detect.Decision {
+		scOOMStorm(d)
+		for i := range 3 {
+			p := scPod(fmt.Sprintf("checkout-5d8f7b9c6-%d", i), "node-a", scDeployment("checkout", "5d8f7b9c6"), "registry.example.com/checkout:2.8.1", "256Mi")
+			first := scCrash(p, scT0.Add(time.Duration(60+10*i)*time.Second), "OOMKilled", 137, "")
+			at := scT0.Add(20*time.Minute + time.Duration(10*i)*time.Second)
+			d.Observe(scCrash(first, at, "OOMKilled", 137, ""), at)
+		}
+		for _, at := range []time.Duration{21 * time.Minute, 35 * time.Minute, 51 * time.Minute, 51*time.Minute + 30*time.Second} {
+			if _, dec := d.Evaluate("shop", scT0.Add(at)); dec != nil && dec.Kind == want {
+				return dec
+			}
+		}
+		return nil
+	}
 }
 
 func TestMessageGolden(t *testing.T) {

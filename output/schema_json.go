@@ -85,6 +85,16 @@ var eventKeys = []jsonKey{
 	{"last_seen", typeString, "When it last happened, RFC 3339."},
 }
 
+// faultCauseKeys declares the keys of a fault_causes entry.
+var faultCauseKeys = []jsonKey{
+	{"cause", typeString, "The cause, as in `causes`."},
+	{"exit_code", typeInt, "The exit code, as in `causes`."},
+	{"signal", typeString, "The signal's name, as in `causes`."},
+	{"restarts", typeInt, "The fault's restarts of this cause."},
+	{"share", typeFloat, "The cause's share of `fault_restarts`, from 0 to 1."},
+	{"workloads", typeArray, "The workloads of these restarts, the most first, at most 5: objects `{\"kind\",\"name\",\"restarts\"}`, kind and name empty for bare pods."},
+}
+
 // writeRCAJSONTables documents the entries of the analysis' JSON fields.
 func writeRCAJSONTables(b *strings.Builder) {
 	for _, t := range []struct {
@@ -97,6 +107,7 @@ func writeRCAJSONTables(b *strings.Builder) {
 		{fmt.Sprintf("`%s`", keyTrigger), triggerKeys},
 		{fmt.Sprintf("`%s` entries", keyNotCounted), expectedKeys},
 		{fmt.Sprintf("`%s` entries' `events`", keyAbnormalPods), eventKeys},
+		{fmt.Sprintf("`%s` entries", keyFaultCauses), faultCauseKeys},
 	} {
 		fmt.Fprintf(b, "\n### %s\n\n", t.title)
 		writeJSONTable(b, t.keys)

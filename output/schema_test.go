@@ -153,6 +153,7 @@ func TestJSONEntriesDocumented(t *testing.T) {
 		{"trigger", reflect.TypeFor[triggerDetail](), triggerKeys},
 		{"not_counted", reflect.TypeFor[expectedDetail](), expectedKeys},
 		{"events", reflect.TypeFor[eventDetail](), eventKeys},
+		{"fault_causes", reflect.TypeFor[faultCauseDetail](), faultCauseKeys},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -75,6 +75,7 @@ func (x *texts) markdown(v *Event) string {
 	if d.Kind == detect.KindRecovery && d.End != detect.EndRecovered {
 		item("label_end", x.s("end", d.End.String()))
 	}
+	x.writeHistory(&b, v)
 
 	x.writeAnalysisTables(&b, v)
 

@@ -51,8 +51,14 @@ var textNames = []string{
 	"expected",                                           // expectedText
 	"rules",                                              // rulesText
 	"no_limit", "bare_pods", "no_conditions", "cordoned", // nothing
-	"log_caption", // logCaption
-	"cut",         // nothing
+	"log_caption",                                   // logCaption
+	"history_heading", "label_opened", "label_peak", // nothing
+	"label_fault_restarts", "label_fault_cause", "label_fault_others", // nothing
+	"history_opened", // historyOpened
+	"history_peak",   // historyPeak
+	"history_cause",  // historyCause
+	"history_others", // []string
+	"cut",            // nothing
 }
 
 // languages holds the parsed templates of every language, by code.
@@ -174,5 +180,18 @@ type (
 		Overridden               []string
 		Baseline                 string // "" without baseline mode
 	}
-	logCaption struct{ Pod, Container string }
+	logCaption    struct{ Pod, Container string }
+	historyOpened struct {
+		Start, Duration string
+		Recovered       bool // the duration is the whole fault's
+	}
+	historyPeak struct {
+		Level, At, Percent  string
+		RestartedPods, Pods int
+	}
+	historyCause struct {
+		N, Total     int
+		Share, Cause string
+		Workloads    []string // "deployment/checkout (12)", the most restarts first
+	}
 )

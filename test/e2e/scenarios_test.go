@@ -105,7 +105,7 @@ func TestCrashStorm(t *testing.T) {
 			// termination) or already the back-off (waiting, lastState).
 			backOff := c.State == "waiting" && c.StateReason == "CrashLoopBackOff"
 			justDied := c.State == "terminated" && c.StateReason == c.LastTerminationReason
-			if c.ContainerType != "app" || !strings.HasPrefix(c.ContainerID, "containerd://") || !(backOff || justDied) ||
+			if c.ContainerType != "app" || !bareContainerID.MatchString(c.ContainerID) || !(backOff || justDied) ||
 				c.ExitCode == nil || c.ErrorTime == "" || c.Restarts != 1 ||
 				c.Resources.Limits.Memory != "256Mi" || c.Resources.Requests.CPU != "100m" {
 				t.Errorf("app container status %+v", c)
