@@ -39,6 +39,7 @@ e2e: controlplane
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzEventEncoding$$' -fuzztime $(FUZZTIME) ./output
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./input
+	$(GO) test -run '^$$' -fuzz '^FuzzLeanDecode$$' -fuzztime $(FUZZTIME) ./collect
 
 test: controlplane vet
 	$(GO) test -count=1 -timeout 45m ./...
