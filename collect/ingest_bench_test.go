@@ -69,11 +69,12 @@ func BenchmarkIngest(b *testing.B) {
 		}
 	}
 	for _, tc := range []struct {
-		name    string
-		decoder runtime.Decoder
+		name       string
+		decoder    runtime.Decoder
+		serializer runtime.NegotiatedSerializer
 	}{
-		{"decoder=lean", leanDecoder{std}},
-		{"decoder=standard", transformingDecoder{std}},
+		{"decoder=lean", leanDecoder{std}, newLeanSerializer()},
+		{"decoder=standard", transformingDecoder{std}, scheme.Codecs.WithoutConversion()},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			store := cache.NewIndexer(cache.DeletionHandlingMetaNamespaceKeyFunc, cache.Indexers{})
@@ -102,7 +103,7 @@ func BenchmarkIngest(b *testing.B) {
 				return nil
 			}
 			decoder := func(stream []byte) *restclientwatch.Decoder {
-				return newWatchDecoder(b, stream, tc.decoder)
+				return newWatchDecoder(b, stream, tc.decoder, tc.serializer)
 			}
 			for dec := decoder(initial.Bytes()); ingest(dec) == nil; {
 			}
@@ -167,9 +168,9 @@ func writeWatchEvent(t testing.TB, buf *bytes.Buffer, typ watch.EventType, obj r
 
 // newWatchDecoder reads the events of a recorded protobuf watch as the REST
 // client does (rest.Request.newStreamWatcher), objects decoded by dec.
-func newWatchDecoder(t testing.TB, recorded []byte, dec runtime.Decoder) *restclientwatch.Decoder {
+func newWatchDecoder(t testing.TB, recorded []byte, dec runtime.Decoder, serializer runtime.NegotiatedSerializer) *restclientwatch.Decoder {
 	t.Helper()
-	info, _ := runtime.SerializerInfoForMediaType(scheme.Codecs.SupportedMediaTypes(), runtime.ContentTypeProtobuf)
+	info, _ := runtime.SerializerInfoForMediaType(serializer.SupportedMediaTypes(), runtime.ContentTypeProtobuf)
 	frames := info.StreamSerializer.Framer.NewFrameReader(io.NopCloser(bytes.NewReader(recorded)))
 	return restclientwatch.NewDecoder(streaming.NewDecoder(frames, info.StreamSerializer.Serializer), dec)
 }

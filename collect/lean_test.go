@@ -1,7 +1,9 @@
 package collect
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -15,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/ptr"
 )
@@ -357,4 +360,56 @@ func randomPod(r *rand.Rand, maxRepeat int) *corev1.Pod {
 		slices.Reverse(p.Status.ContainerStatuses)
 	}
 	return p
+}
+
+// TestLeanWatch decodes a recorded protobuf watch as the pod client does:
+// every event's object must be the cachedPod of the pod sent, after the
+// whole stream was read (the watch events alias the frame buffer, which the
+// next frame overwrites), and the bookmark that ends the initial events must
+// say so.
+func TestLeanWatch(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	type event struct {
+		typ watch.EventType
+		obj runtime.Object
+	}
+	bookmark := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{ResourceVersion: "99",
+		Annotations: map[string]string{metav1.InitialEventsAnnotationKey: "true"}}}
+	sent := []event{
+		{watch.Added, randomPod(r, 3000)}, {watch.Added, randomPod(r, 20)}, {watch.Bookmark, bookmark},
+		{watch.Modified, randomPod(r, 3000)}, {watch.Deleted, randomPod(r, 20)},
+		{watch.Error, &metav1.Status{Status: metav1.StatusFailure, Code: 410, Reason: metav1.StatusReasonExpired}},
+	}
+	var stream bytes.Buffer
+	for _, e := range sent {
+		writeWatchEvent(t, &stream, e.typ, e.obj)
+	}
+	dec := newWatchDecoder(t, stream.Bytes(), leanDecoder{standardDecoder(t, runtime.ContentTypeProtobuf)}, newLeanSerializer())
+	var got []event
+	for {
+		typ, obj, err := dec.Decode()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, event{typ, obj})
+	}
+	if len(got) != len(sent) {
+		t.Fatalf("%d events, want %d", len(got), len(sent))
+	}
+	for i, e := range sent {
+		if got[i].typ != e.typ {
+			t.Errorf("event %d: type %s, want %s", i, got[i].typ, e.typ)
+		}
+		want := cachedFromAPI(e.obj)
+		if w, ok := want.(*cachedPod); ok {
+			if d := diffCached(w, got[i].obj.(*cachedPod)); d != "" {
+				t.Errorf("event %d: %s", i, d)
+			}
+		} else if d := cmp.Diff(want, got[i].obj); d != "" {
+			t.Errorf("event %d (-want +got):\n%s", i, d)
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -84,11 +85,87 @@ func (d leanDecoder) Decode(data []byte, defaults *schema.GroupVersionKind, into
 }
 
 // leanSerializer is the pod client's runtime.NegotiatedSerializer: the
-// typed clients' own, whose decoders it wraps in leanDecoders.
-type leanSerializer struct{ runtime.NegotiatedSerializer }
+// typed clients' own, whose decoders it wraps in leanDecoders, and whose
+// protobuf watch events it decodes with watchEventDecoder.
+type leanSerializer struct {
+	runtime.NegotiatedSerializer
+	infos []runtime.SerializerInfo
+}
+
+func newLeanSerializer() leanSerializer {
+	s := leanSerializer{NegotiatedSerializer: scheme.Codecs.WithoutConversion()}
+	s.infos = slices.Clone(s.NegotiatedSerializer.SupportedMediaTypes())
+	for i := range s.infos {
+		if ss := s.infos[i].StreamSerializer; s.infos[i].MediaType == runtime.ContentTypeProtobuf && ss != nil {
+			lean := *ss
+			lean.Serializer = watchEventDecoder{ss.Serializer}
+			s.infos[i].StreamSerializer = &lean
+		}
+	}
+	return s
+}
+
+func (s leanSerializer) SupportedMediaTypes() []runtime.SerializerInfo { return s.infos }
 
 func (s leanSerializer) DecoderToVersion(d runtime.Decoder, gv runtime.GroupVersioner) runtime.Decoder {
 	return leanDecoder{s.NegotiatedSerializer.DecoderToVersion(d, gv)}
+}
+
+// watchEventDecoder decodes the frames of a protobuf watch into
+// metav1.WatchEvents (type = 1; object = 2, a RawExtension: raw = 1) whose
+// object's bytes alias the frame, where the standard decoder copies them,
+// about 10 KB per pod update. That is safe beneath client-go's watch decoder
+// (rest/watch.Decoder.Decode): it decodes the object, with a leanDecoder,
+// before it reads the next frame into the same buffer, and the decoders copy
+// what they return. Anything else goes to the standard decoder.
+type watchEventDecoder struct{ runtime.Serializer }
+
+var watchEventGVK = metav1.SchemeGroupVersion.WithKind("WatchEvent")
+
+func (d watchEventDecoder) Decode(data []byte, defaults *schema.GroupVersionKind, into runtime.Object) (runtime.Object, *schema.GroupVersionKind, error) {
+	if e, ok := into.(*metav1.WatchEvent); ok && decodeWatchEvent(data, e) {
+		return e, &watchEventGVK, nil
+	}
+	return d.Serializer.Decode(data, defaults, into)
+}
+
+// decodeWatchEvent decodes a metav1.WatchEvent into e, its object aliasing
+// b; false when it cannot.
+func decodeWatchEvent(b []byte, e *metav1.WatchEvent) bool {
+	*e = metav1.WatchEvent{}
+	return eachField(b, func(f *pbField) bool {
+		switch f.num {
+		case 1:
+			var t string
+			if !setStr(f, &t) {
+				return false
+			}
+			e.Type = eventType(t)
+		case 2:
+			return decodeMsg(f, func(b []byte) bool {
+				return eachField(b, func(f *pbField) bool {
+					if f.num == 1 {
+						var ok bool
+						e.Object.Raw, ok = f.msg()
+						return ok
+					}
+					return true
+				})
+			})
+		}
+		return true
+	})
+}
+
+// eventType returns t, a string aliasing a frame, as one of the constant
+// event types or a copy.
+func eventType(t string) string {
+	for _, known := range []watch.EventType{watch.Added, watch.Modified, watch.Deleted, watch.Bookmark, watch.Error} {
+		if t == string(known) {
+			return string(known)
+		}
+	}
+	return strings.Clone(t)
 }
 
 // leanPodClient returns a REST client for core/v1 like client's, whose
@@ -108,8 +185,7 @@ func leanPodClient(client kubernetes.Interface) (*rest.RESTClient, error) {
 		AcceptContentTypes: runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON,
 		ContentType:        runtime.ContentTypeProtobuf,
 		GroupVersion:       corev1.SchemeGroupVersion,
-		Negotiator: runtime.NewClientNegotiator(leanSerializer{scheme.Codecs.WithoutConversion()},
-			corev1.SchemeGroupVersion),
+		Negotiator:         runtime.NewClientNegotiator(newLeanSerializer(), corev1.SchemeGroupVersion),
 	}, base.GetRateLimiter(), base.Client)
 	if err != nil {
 		return nil, fmt.Errorf("collect: pod client: %w", err)
