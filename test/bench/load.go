@@ -90,6 +90,23 @@ func realisticTemplate(p *corev1.Pod) {
 	for _, cs := range []*[]corev1.Container{&p.Spec.InitContainers, &p.Spec.Containers} {
 		for i := range *cs {
 			c := &(*cs)[i]
+			first := cs == &p.Spec.Containers && i == 0 // the app container: env, ports, probes
+			c.VolumeMounts = []corev1.VolumeMount{
+				{Name: "config", MountPath: "/etc/" + app, ReadOnly: true},
+				{Name: "tmp", MountPath: "/tmp"},
+				{Name: "kube-api-access", MountPath: "/var/run/secrets/kubernetes.io/serviceaccount", ReadOnly: true},
+			}
+			c.SecurityContext = &corev1.SecurityContext{
+				RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To[int64](65532), ReadOnlyRootFilesystem: ptr.To(true),
+				AllowPrivilegeEscalation: ptr.To(false), Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+			}
+			c.ImagePullPolicy = corev1.PullIfNotPresent
+			c.TerminationMessagePath = corev1.TerminationMessagePathDefault
+			c.TerminationMessagePolicy = corev1.TerminationMessageFallbackToLogsOnError
+			if !first {
+				continue
+			}
 			c.Env = []corev1.EnvVar{
 				{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.name"}}},
 				{Name: "POD_NAMESPACE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.namespace"}}},
@@ -105,7 +122,6 @@ func realisticTemplate(p *corev1.Pod) {
 				{Name: "UPSTREAM_URL", Value: "http://" + app + "-backend." + p.Namespace + ".svc.cluster.local:8080/api/v2"},
 				{Name: "CACHE_URL", Value: "redis://redis-master." + p.Namespace + ".svc.cluster.local:6379/0"},
 				{Name: "FEATURE_FLAGS", Value: "checkout-v2,async-payments,new-search-ranking,cart-recommendations"},
-				{Name: "JAVA_TOOL_OPTIONS", Value: "-XX:MaxRAMPercentage=75.0 -XX:+UseG1GC -Dfile.encoding=UTF-8"},
 			}
 			c.Ports = []corev1.ContainerPort{{Name: "http", ContainerPort: 8080, Protocol: corev1.ProtocolTCP},
 				{Name: "metrics", ContainerPort: 9090, Protocol: corev1.ProtocolTCP}}
@@ -115,22 +131,7 @@ func realisticTemplate(p *corev1.Pod) {
 					InitialDelaySeconds: delay, TimeoutSeconds: 2, PeriodSeconds: 10, SuccessThreshold: 1, FailureThreshold: 3,
 				}
 			}
-			if cs == &p.Spec.Containers {
-				c.LivenessProbe, c.ReadinessProbe, c.StartupProbe = probe("/healthz", 10), probe("/readyz", 5), probe("/startupz", 0)
-			}
-			c.VolumeMounts = []corev1.VolumeMount{
-				{Name: "config", MountPath: "/etc/" + app, ReadOnly: true},
-				{Name: "tmp", MountPath: "/tmp"},
-				{Name: "kube-api-access", MountPath: "/var/run/secrets/kubernetes.io/serviceaccount", ReadOnly: true},
-			}
-			c.SecurityContext = &corev1.SecurityContext{
-				RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To[int64](65532), ReadOnlyRootFilesystem: ptr.To(true),
-				AllowPrivilegeEscalation: ptr.To(false), Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-			}
-			c.ImagePullPolicy = corev1.PullIfNotPresent
-			c.TerminationMessagePath = corev1.TerminationMessagePathDefault
-			c.TerminationMessagePolicy = corev1.TerminationMessageFallbackToLogsOnError
+			c.LivenessProbe, c.ReadinessProbe, c.StartupProbe = probe("/healthz", 10), probe("/readyz", 5), probe("/startupz", 0)
 		}
 	}
 	p.Spec.Volumes = []corev1.Volume{
