@@ -55,6 +55,7 @@ test-busy: controlplane
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzEventEncoding$$' -fuzztime $(FUZZTIME) ./output
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./input
+	$(GO) test -run '^$$' -fuzz '^FuzzLeanDecode$$' -fuzztime $(FUZZTIME) ./collect
 
 test: controlplane vet
 	$(GO) test -count=1 -timeout 45m ./...

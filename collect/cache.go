@@ -33,14 +33,17 @@ import (
 // the detect.Pod values built from it share it without locks.
 type cachedPod struct {
 	compactMeta
-	node       unique.Handle[string]
-	phase      unique.Handle[string]
-	owner      unique.Handle[detect.Owner]
-	reason     unique.Handle[string] // bounded
-	created    stamp
-	deleting   bool
-	disruption unique.Handle[string] // the DisruptionTarget condition's reason while True
-	containers []cachedContainer     // init and sidecar, app, ephemeral, as in detect.Pod
+	node     unique.Handle[string]
+	phase    unique.Handle[string]
+	owner    unique.Handle[detect.Owner]
+	reason   unique.Handle[string] // bounded
+	created  stamp
+	deleting bool
+	// initialEventsEnd marks the bookmark that ends a WatchList's initial
+	// events (see GetAnnotations); always false for a stored pod.
+	initialEventsEnd bool
+	disruption       unique.Handle[string] // the DisruptionTarget condition's reason while True
+	containers       []cachedContainer     // init and sidecar, app, ephemeral, as in detect.Pod
 }
 
 // cachedContainer is one container of a cachedPod: detect.Container's fields,
@@ -382,6 +385,20 @@ var (
 )
 
 func (c *cachedPod) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
+
+// initialEventsEnd is the annotation of the bookmark that ends a WatchList's
+// initial events, the one annotation a reflector reads.
+var initialEventsEnd = map[string]string{metav1.InitialEventsAnnotationKey: "true"}
+
+// GetAnnotations returns the annotation a reflector looks for on the
+// bookmark that ends a WatchList's initial events, when c is that bookmark;
+// the cache keeps no annotations. The map is shared: don't modify it.
+func (c *cachedPod) GetAnnotations() map[string]string {
+	if c.initialEventsEnd {
+		return initialEventsEnd
+	}
+	return nil
+}
 
 // DeepCopyObject returns a copy; the copy shares the immutable parts.
 func (c *cachedPod) DeepCopyObject() runtime.Object {

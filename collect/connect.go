@@ -5,7 +5,9 @@
 // and Run watch pods and hand each relevant change to a PodSink; PodFromAPI is
 // the one conversion from the API's pod to detect.Pod. The informers cache
 // each pod as a compact cachedPod holding only what PodFromAPI reads (see
-// transform), about 0.8 KiB a pod.
+// transform), about 0.8 KiB a pod. The pod informer's client decodes
+// protobuf pods straight into that type, reading only those fields (see
+// lean.go and podclient.go).
 //
 // The root-cause analysis reads more, each piece converted the same way:
 // NewContextWatcher watches namespaces (metadata only, for the annotations

@@ -38,6 +38,9 @@ const templateHashLabel = "pod-template-hash"
 // what the watcher hands over and what PodFromAPI returns cannot differ. A
 // field detect.Pod gains is added to cachedPod, newCachedPod, pod and
 // sameContent together; TestCachedPodKeepsEveryField fails until they agree.
+// The lean decoder (lean.go) reads it too, from the protobuf: a case in the
+// message that carries it and a line in its build; TestLeanDecodeEqualsTransform
+// fails until it does.
 func PodFromAPI(p *corev1.Pod) *detect.Pod {
 	return newCachedPod(p).pod()
 }

@@ -132,6 +132,14 @@ func NewWatcher(client kubernetes.Interface, opts Options, sink PodSink, log *sl
 		o.LabelSelector = opts.LabelSelector
 		o.FieldSelector = fieldSelector
 	}
+	// Pods are decoded by the lean decoder beneath the informer (see
+	// leanPodInformer); the fake clientset of unit tests has no REST client
+	// and keeps client-go's informer, the transform then converting its pods.
+	lean, err := leanPodClient(client)
+	if err != nil {
+		w.err = err
+		return w
+	}
 	for _, ns := range namespaces {
 		s := &scope{namespace: ns}
 		s.factory = informers.NewSharedInformerFactoryWithOptions(client, opts.ResyncPeriod,
@@ -142,6 +150,9 @@ func NewWatcher(client kubernetes.Interface, opts Options, sink PodSink, log *sl
 		// The factory's default pod informer keeps a namespace index we never
 		// read: this one has none. The factory still applies the transform.
 		inf := s.factory.InformerFor(&corev1.Pod{}, func(c kubernetes.Interface, resync time.Duration) cache.SharedIndexInformer {
+			if lean != nil {
+				return leanPodInformer(lean, ns, resync, tweak)
+			}
 			return coreinformers.NewFilteredPodInformer(c, ns, resync, cache.Indexers{}, tweak)
 		})
 		err := inf.SetWatchErrorHandlerWithContext(func(ctx context.Context, _ *cache.Reflector, err error) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"sync"
@@ -9,7 +10,13 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
 
 	"github.com/k8s-pod-restart/k8s-pod-restart/test/kubesim"
 )
@@ -67,7 +74,96 @@ func podOptions(ns, node, deployment string) kubesim.PodOptions {
 		},
 		Labels:      map[string]string{"app.kubernetes.io/name": deployment, "app.kubernetes.io/part-of": ns},
 		Annotations: map[string]string{"prometheus.io/scrape": "true", "prometheus.io/port": "9090"},
+		Template:    realisticTemplate,
 	}
+}
+
+// realisticTemplate gives a pod what a production Deployment's pods carry
+// and the simulator does not model: environment variables, ports, probes,
+// volume mounts, security contexts, the service account volume the
+// ServiceAccount admission plugin adds, tolerations, affinity and a topology
+// spread. With the managedFields the API server records for the creation
+// and the kubelet's status updates, a pod is then about 16 KB of JSON, as
+// real clusters serve them (the bench prints the size it measured).
+func realisticTemplate(p *corev1.Pod) {
+	app := p.Labels["app.kubernetes.io/name"]
+	for _, cs := range []*[]corev1.Container{&p.Spec.InitContainers, &p.Spec.Containers} {
+		for i := range *cs {
+			c := &(*cs)[i]
+			first := cs == &p.Spec.Containers && i == 0 // the app container: env, ports, probes
+			c.VolumeMounts = []corev1.VolumeMount{
+				{Name: "config", MountPath: "/etc/" + app, ReadOnly: true},
+				{Name: "tmp", MountPath: "/tmp"},
+				{Name: "kube-api-access", MountPath: "/var/run/secrets/kubernetes.io/serviceaccount", ReadOnly: true},
+			}
+			c.SecurityContext = &corev1.SecurityContext{
+				RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To[int64](65532), ReadOnlyRootFilesystem: ptr.To(true),
+				AllowPrivilegeEscalation: ptr.To(false), Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+			}
+			c.ImagePullPolicy = corev1.PullIfNotPresent
+			c.TerminationMessagePath = corev1.TerminationMessagePathDefault
+			c.TerminationMessagePolicy = corev1.TerminationMessageFallbackToLogsOnError
+			if !first {
+				continue
+			}
+			c.Env = []corev1.EnvVar{
+				{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.name"}}},
+				{Name: "POD_NAMESPACE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.namespace"}}},
+				{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "status.podIP"}}},
+				{Name: "NODE_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "spec.nodeName"}}},
+				{Name: "GOMEMLIMIT", ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{Resource: "limits.memory", Divisor: resource.MustParse("1")}}},
+				{Name: "DATABASE_PASSWORD", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+					LocalObjectReference: corev1.LocalObjectReference{Name: app + "-db"}, Key: "password"}}},
+				{Name: "LOG_LEVEL", Value: "info"},
+				{Name: "LOG_FORMAT", Value: "json"},
+				{Name: "OTEL_EXPORTER_OTLP_ENDPOINT", Value: "http://otel-collector.observability.svc.cluster.local:4317"},
+				{Name: "OTEL_SERVICE_NAME", Value: app},
+				{Name: "UPSTREAM_URL", Value: "http://" + app + "-backend." + p.Namespace + ".svc.cluster.local:8080/api/v2"},
+				{Name: "CACHE_URL", Value: "redis://redis-master." + p.Namespace + ".svc.cluster.local:6379/0"},
+				{Name: "FEATURE_FLAGS", Value: "checkout-v2,async-payments,new-search-ranking,cart-recommendations"},
+			}
+			c.Ports = []corev1.ContainerPort{{Name: "http", ContainerPort: 8080, Protocol: corev1.ProtocolTCP},
+				{Name: "metrics", ContainerPort: 9090, Protocol: corev1.ProtocolTCP}}
+			probe := func(path string, delay int32) *corev1.Probe {
+				return &corev1.Probe{
+					ProbeHandler:        corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString("http"), Scheme: corev1.URISchemeHTTP}},
+					InitialDelaySeconds: delay, TimeoutSeconds: 2, PeriodSeconds: 10, SuccessThreshold: 1, FailureThreshold: 3,
+				}
+			}
+			c.LivenessProbe, c.ReadinessProbe, c.StartupProbe = probe("/healthz", 10), probe("/readyz", 5), probe("/startupz", 0)
+		}
+	}
+	p.Spec.Volumes = []corev1.Volume{
+		{Name: "config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+			LocalObjectReference: corev1.LocalObjectReference{Name: app + "-config"}, DefaultMode: ptr.To[int32](0o420)}}},
+		{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: ptr.To(resource.MustParse("1Gi"))}}},
+		{Name: "kube-api-access", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+			DefaultMode: ptr.To[int32](0o420),
+			Sources: []corev1.VolumeProjection{
+				{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token", ExpirationSeconds: ptr.To[int64](3607)}},
+				{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "kube-root-ca.crt"},
+					Items: []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}}}},
+				{DownwardAPI: &corev1.DownwardAPIProjection{Items: []corev1.DownwardAPIVolumeFile{{Path: "namespace",
+					FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.namespace"}}}}},
+			},
+		}}},
+	}
+	p.Spec.SecurityContext = &corev1.PodSecurityContext{FSGroup: ptr.To[int64](65532),
+		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}}
+	p.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "registry-credentials"}}
+	p.Spec.EnableServiceLinks = ptr.To(false)
+	p.Spec.Tolerations = []corev1.Toleration{
+		{Key: "node.kubernetes.io/not-ready", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](300)},
+		{Key: "node.kubernetes.io/unreachable", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](300)},
+	}
+	selector := &metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": app}}
+	p.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
+		PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{Weight: 100,
+			PodAffinityTerm: corev1.PodAffinityTerm{LabelSelector: selector, TopologyKey: "kubernetes.io/hostname"}}},
+	}}
+	p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{MaxSkew: 1, TopologyKey: "topology.kubernetes.io/zone",
+		WhenUnsatisfiable: corev1.ScheduleAnyway, LabelSelector: selector}}
 }
 
 // load creates the pods through the API, running (and one in ten restarted
@@ -159,4 +255,32 @@ func load(ctx context.Context, sim *kubesim.Sim, l layout, workers int, progress
 		return nil, nil, err
 	}
 	return names, reaction, nil
+}
+
+// podSize returns the mean size of up to 100 of the pods, evenly spread, in
+// JSON as the API server serves them, and that of their managedFields.
+func podSize(ctx context.Context, client kubernetes.Interface, names []types.NamespacedName) (pod, managed int, err error) {
+	n := min(len(names), 100)
+	if n == 0 {
+		return 0, 0, nil
+	}
+	for k := range n {
+		nn := names[k*len(names)/n]
+		raw, err := client.CoreV1().RESTClient().Get().Namespace(nn.Namespace).Resource("pods").Name(nn.Name).
+			SetHeader("Accept", "application/json").DoRaw(ctx)
+		if err != nil {
+			return 0, 0, fmt.Errorf("pod size: %w", err)
+		}
+		var p struct {
+			Metadata struct {
+				ManagedFields json.RawMessage `json:"managedFields"`
+			} `json:"metadata"`
+		}
+		if err := json.Unmarshal(raw, &p); err != nil {
+			return 0, 0, fmt.Errorf("pod size: %w", err)
+		}
+		pod += len(raw)
+		managed += len(p.Metadata.ManagedFields)
+	}
+	return pod / n, managed / n, nil
 }

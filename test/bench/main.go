@@ -133,26 +133,30 @@ type watcherResult struct {
 
 // result is one run.
 type result struct {
-	Pods          int
-	ReactionPods  int
-	Machine       machine
-	ChurnPods     int
-	ChurnRate     float64
-	ChurnSeconds  float64
-	ChurnUpdates  int      // status updates during the churn
-	AgentEnv      string   `json:",omitempty"`
-	LoadAvg       []string // /proc/loadavg at points of the run: the machine may be shared
-	RestSeconds   float64
-	LoadSeconds   float64
-	Agent         watcherResult
-	Informer      watcherResult
-	KSM           watcherResult
-	Reactions     []reaction
-	ReactionP50Ms float64
-	ReactionP90Ms float64
-	ReactionP99Ms float64
-	ReactionMaxMs float64
-	Missed        int // trials without an event
+	Pods         int
+	ReactionPods int
+	Machine      machine
+	ChurnPods    int
+	ChurnRate    float64
+	ChurnSeconds float64
+	ChurnUpdates int      // status updates during the churn
+	AgentEnv     string   `json:",omitempty"`
+	LoadAvg      []string // /proc/loadavg at points of the run: the machine may be shared
+	RestSeconds  float64
+	LoadSeconds  float64
+	// PodJSONBytes is the mean size of a loaded pod as the API server serves
+	// it in JSON, ManagedFieldsJSONBytes that of its managedFields.
+	PodJSONBytes           int
+	ManagedFieldsJSONBytes int
+	Agent                  watcherResult
+	Informer               watcherResult
+	KSM                    watcherResult
+	Reactions              []reaction
+	ReactionP50Ms          float64
+	ReactionP90Ms          float64
+	ReactionP99Ms          float64
+	ReactionMaxMs          float64
+	Missed                 int // trials without an event
 }
 
 type machine struct {
@@ -220,6 +224,10 @@ func bench(ctx context.Context, o options, w io.Writer) (*result, error) {
 		return nil, err
 	}
 	res.LoadSeconds = time.Since(start).Seconds()
+	if res.PodJSONBytes, res.ManagedFieldsJSONBytes, err = podSize(ctx, client, names); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(w, "  a pod is %d bytes of JSON, managedFields %d of them\n", res.PodJSONBytes, res.ManagedFieldsJSONBytes)
 
 	dk, err := datakit.Start()
 	if err != nil {

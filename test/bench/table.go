@@ -14,6 +14,9 @@ func printTable(w io.Writer, r *result) {
 		r.Pods, r.ReactionPods, r.ChurnRate, r.ChurnPods, r.ChurnSeconds, r.ChurnUpdates, r.RestSeconds)
 	fmt.Fprintf(w, "machine: %d CPUs, %.1f GiB, %s; %s; load average %s\n", r.Machine.CPUs, float64(r.Machine.MemoryKB)/(1<<20),
 		r.Machine.CPUModel, r.Machine.Go, strings.Join(r.LoadAvg, ", "))
+	if r.PodJSONBytes > 0 {
+		fmt.Fprintf(w, "pod size: %.1f KB of JSON, managedFields %.1f KB\n", float64(r.PodJSONBytes)/1000, float64(r.ManagedFieldsJSONBytes)/1000)
+	}
 	if r.AgentEnv != "" {
 		fmt.Fprintf(w, "agent environment: %s\n", r.AgentEnv)
 	}

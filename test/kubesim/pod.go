@@ -66,6 +66,10 @@ type PodOptions struct {
 	// RestartPolicy defaults to Always, or OnFailure for Job and CronJob
 	// pods.
 	RestartPolicy corev1.RestartPolicy
+	// Template, when set, changes the pod just before it is created: what a
+	// workload's pod template adds that the simulator does not model
+	// (environment, probes, volumes, security contexts).
+	Template func(*corev1.Pod)
 }
 
 // CreatePod creates a pod bound to its node, in phase Pending, after
@@ -135,6 +139,9 @@ func (s *Sim) CreatePod(ctx context.Context, o PodOptions) (*corev1.Pod, error) 
 		// The API server resets status on create; the fake client keeps
 		// it. Both end up Pending with the same QoS class.
 		Status: corev1.PodStatus{Phase: corev1.PodPending, QOSClass: qosClass(&spec)},
+	}
+	if o.Template != nil {
+		o.Template(pod)
 	}
 	created, err := s.client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{})
 	if err != nil {
