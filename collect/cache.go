@@ -192,16 +192,16 @@ func newCachedPod(p *corev1.Pod) *cachedPod {
 	for i := range p.Spec.InitContainers {
 		c := &p.Spec.InitContainers[i]
 		t := detect.ContainerInit
-		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+		if alwaysRestarts(c) {
 			t = detect.ContainerSidecar
 		}
 		out.containers = append(out.containers, newCachedContainer(c.Name, t, c.Image, &c.Resources,
-			restartPolicyOf(&p.Spec, c, t), findStatus(p.Status.InitContainerStatuses, i, c.Name)))
+			restartPolicyOf(p.Spec.RestartPolicy, t, alwaysRestarts(c)), findStatus(p.Status.InitContainerStatuses, i, c.Name)))
 	}
 	for i := range p.Spec.Containers {
 		c := &p.Spec.Containers[i]
 		out.containers = append(out.containers, newCachedContainer(c.Name, detect.ContainerApp, c.Image, &c.Resources,
-			restartPolicyOf(&p.Spec, c, detect.ContainerApp), findStatus(p.Status.ContainerStatuses, i, c.Name)))
+			restartPolicyOf(p.Spec.RestartPolicy, detect.ContainerApp, alwaysRestarts(c)), findStatus(p.Status.ContainerStatuses, i, c.Name)))
 	}
 	for i := range p.Spec.EphemeralContainers {
 		c := &p.Spec.EphemeralContainers[i].EphemeralContainerCommon
@@ -216,24 +216,31 @@ var (
 	noStateText = unique.Make(stateText{})
 )
 
-// restartPolicyOf returns whether the kubelet restarts container c of type
+// alwaysRestarts reports whether the container's own restartPolicy is
+// Always: a sidecar, for an init container.
+func alwaysRestarts(c *corev1.Container) bool {
+	return c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
+}
+
+// restartPolicyOf returns whether the kubelet restarts a container of type
 // t after it exits (kuberuntime's ShouldContainerBeRestarted and
-// podutil's IsRestartableInitContainer): a sidecar always; another init
+// podutil's IsRestartableInitContainer), given the pod's restartPolicy and
+// whether the container's own is Always: a sidecar always; another init
 // container on failure unless the pod's policy is Never; an app container
-// by its own restartPolicy when set, else by the pod's.
-func restartPolicyOf(spec *corev1.PodSpec, c *corev1.Container, t detect.ContainerType) detect.RestartPolicy {
+// by its own restartPolicy when Always, else by the pod's.
+func restartPolicyOf(pod corev1.RestartPolicy, t detect.ContainerType, always bool) detect.RestartPolicy {
 	switch {
 	case t == detect.ContainerSidecar:
 		return detect.RestartAlways
 	case t == detect.ContainerInit:
-		if spec.RestartPolicy == corev1.RestartPolicyNever {
+		if pod == corev1.RestartPolicyNever {
 			return detect.RestartNever
 		}
 		return detect.RestartOnFailure
-	case c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways:
+	case always:
 		return detect.RestartAlways
 	}
-	switch spec.RestartPolicy {
+	switch pod {
 	case corev1.RestartPolicyNever:
 		return detect.RestartNever
 	case corev1.RestartPolicyOnFailure:

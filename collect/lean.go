@@ -45,6 +45,7 @@ type leanPod struct {
 	hasControllerRef                      bool
 
 	node          string
+	restartPolicy string // the pod's spec.restartPolicy
 	phase, reason string
 	disruption    string
 	hasDisruption bool
@@ -61,7 +62,7 @@ type leanOwnerRef struct {
 // leanSpec is what a container's spec says.
 type leanSpec struct {
 	name, image string
-	sidecar     bool // restartPolicy: Always, for an init container
+	always      bool // its own restartPolicy is Always: a sidecar, for an init container
 	resources   detect.Resources
 }
 
@@ -289,6 +290,8 @@ func decodeMapEntry(f *pbField, fn func(k, v string)) bool {
 func (p *leanPod) spec(b []byte) bool {
 	return eachField(b, func(f *pbField) bool {
 		switch f.num {
+		case 3: // restartPolicy
+			return setStr(f, &p.restartPolicy)
 		case 10: // nodeName
 			return setStr(f, &p.node)
 		case 20: // initContainers
@@ -324,7 +327,7 @@ func (s *leanSpec) decode(b []byte) bool {
 			if !setStr(f, &policy) {
 				return false
 			}
-			s.sidecar = policy == string(corev1.ContainerRestartPolicyAlways)
+			s.always = policy == string(corev1.ContainerRestartPolicyAlways)
 		}
 		return true
 	})
@@ -608,10 +611,14 @@ func (p *leanPod) build() *cachedPod {
 		for i := range specs {
 			s := &specs[i]
 			t := [...]detect.ContainerType{detect.ContainerInit, detect.ContainerApp, detect.ContainerEphemeral}[kind]
-			if kind == 0 && s.sidecar {
+			if kind == 0 && s.always {
 				t = detect.ContainerSidecar
 			}
-			out.containers = append(out.containers, s.build(t, leanFindStatus(p.statuses[kind], i, s.name)))
+			policy := detect.RestartNever // ephemeral containers never restart
+			if t != detect.ContainerEphemeral {
+				policy = restartPolicyOf(corev1.RestartPolicy(p.restartPolicy), t, s.always)
+			}
+			out.containers = append(out.containers, s.build(t, policy, leanFindStatus(p.statuses[kind], i, s.name)))
 		}
 	}
 	return out
@@ -647,9 +654,9 @@ func leanFindStatus(statuses []leanStatus, i int, name string) *leanStatus {
 }
 
 // build returns the cachedContainer newCachedContainer returns.
-func (s *leanSpec) build(t detect.ContainerType, st *leanStatus) cachedContainer {
+func (s *leanSpec) build(t detect.ContainerType, policy detect.RestartPolicy, st *leanStatus) cachedContainer {
 	c := cachedContainer{
-		spec:      unique.Make(containerSpec{name: s.name, image: s.image, typ: t, resources: s.resources}),
+		spec:      unique.Make(containerSpec{name: s.name, image: s.image, typ: t, resources: s.resources, restartPolicy: policy}),
 		stateText: noStateText,
 	}
 	if st == nil {
@@ -661,14 +668,14 @@ func (s *leanSpec) build(t detect.ContainerType, st *leanStatus) cachedContainer
 	switch s := &st.state; {
 	case s.terminated:
 		c.state = detect.StateTerminated
-		c.stateText = unique.Make(stateText{bound(s.term.reason, MaxReasonBytes), bound(s.term.message, MaxMessageBytes)})
+		c.stateText = unique.Make(stateText{bound(s.term.reason, MaxReasonBytes), bound(s.term.message, MaxMessageBytes), s.term.exitCode})
 		c.stateSince = s.term.finished
 	case s.running:
 		c.state = detect.StateRunning
 		c.stateSince = s.runningSince
 	case s.waiting:
 		c.state = detect.StateWaiting
-		c.stateText = unique.Make(stateText{bound(s.waitingReason, MaxReasonBytes), bound(s.waitingMessage, MaxMessageBytes)})
+		c.stateText = unique.Make(stateText{bound(s.waitingReason, MaxReasonBytes), bound(s.waitingMessage, MaxMessageBytes), 0})
 	}
 	if st.last.terminated {
 		t := &st.last.term

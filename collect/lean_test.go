@@ -309,7 +309,7 @@ func randomPod(r *rand.Rand, maxRepeat int) *corev1.Pod {
 			CreationTimestamp: tm(), GenerateName: "web-",
 			Annotations: map[string]string{"note": long()},
 		},
-		Spec: corev1.PodSpec{NodeName: pick("", "node-1", "node-2"), RestartPolicy: corev1.RestartPolicyAlways},
+		Spec: corev1.PodSpec{NodeName: pick("", "node-1", "node-2"), RestartPolicy: corev1.RestartPolicy(pick("Always", "OnFailure", "Never", ""))},
 		Status: corev1.PodStatus{
 			Phase: corev1.PodPhase(pick("", "Running", "Pending", "Failed")), Reason: pick("", "Evicted", long()),
 			Message: long(), PodIP: "10.0.0.1",
