@@ -2,6 +2,7 @@ package collect
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"sync"
 	"testing"
@@ -254,7 +255,10 @@ func TestEventWatcher(t *testing.T) {
 		return true, wi, err
 	})
 	rec := &eventRecorder{ch: make(chan struct{}, 100)}
-	w := NewEventWatcher(client, Options{ExcludeNamespaces: []string{"kube-system"}}, rec, nil)
+	w, err := NewEventWatcher(client, Options{ExcludeNamespaces: []string{"kube-system"}}, rec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
@@ -343,7 +347,10 @@ func TestContextWatcher(t *testing.T) {
 		terminating,
 	)
 	rec := &contextRecorder{ch: make(chan struct{}, 100)}
-	w := NewContextWatcher(client, meta, Options{ExcludeNamespaces: []string{"kube-system"}}, rec, nil)
+	w, err := NewContextWatcher(client, meta, Options{ExcludeNamespaces: []string{"kube-system"}}, rec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
@@ -379,5 +386,27 @@ func TestContextWatcher(t *testing.T) {
 	defer rec.mu.Unlock()
 	if diff := cmp.Diff(want, rec.got, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
 		t.Errorf("sink calls (-want +got):\n%s", diff)
+	}
+}
+
+// TestConstructorsRejectNothingToWatch: each watcher's constructor, not a
+// later Run, refuses options that leave no namespace to watch.
+func TestConstructorsRejectNothingToWatch(t *testing.T) {
+	opts := Options{Namespaces: []string{"a"}, ExcludeNamespaces: []string{"a"}}
+	client := fake.NewClientset()
+	tests := []struct {
+		name string
+		new  func() (any, error)
+	}{
+		{"pods", func() (any, error) { return NewWatcher(client, opts, nil, nil) }},
+		{"context", func() (any, error) { return NewContextWatcher(client, nil, opts, nil, nil) }},
+		{"events", func() (any, error) { return NewEventWatcher(client, opts, nil, nil) }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := tc.new(); !errors.Is(err, errAllExcluded) {
+				t.Errorf("error = %v, want %v", err, errAllExcluded)
+			}
+		})
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/k8s-pod-restart/k8s-pod-restart/detect"
+	"github.com/k8s-pod-restart/k8s-pod-restart/internal/logonce"
 )
 
 // EventSink receives the Warning events about pods. Its method is called
@@ -58,7 +59,6 @@ type EventWatcher struct {
 	sink   EventSink
 	log    *slog.Logger
 	scopes []eventScope
-	err    error
 
 	// after sets the backoff's waits; time.After outside tests.
 	after func(time.Duration) <-chan time.Time
@@ -74,50 +74,44 @@ type eventScope struct {
 	selector  string
 	listed    sync.Once
 
-	mu      sync.Mutex // guards lastErr
-	lastErr string     // the last failure logged; "" while healthy
+	failure logonce.Failure
 }
 
 // NewEventWatcher prepares the watch of Warning events about pods in the
 // namespaces opts selects (its LabelSelector does not apply: events carry
 // no pod labels). A nil log discards the logs.
-func NewEventWatcher(client kubernetes.Interface, opts Options, sink EventSink, log *slog.Logger) *EventWatcher {
+func NewEventWatcher(client kubernetes.Interface, opts Options, sink EventSink, log *slog.Logger) (*EventWatcher, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	w := &EventWatcher{client: client, sink: sink, log: log, after: time.After, synced: make(chan struct{})}
 	namespaces := watchedNamespaces(opts.Namespaces, opts.ExcludeNamespaces)
 	if len(opts.Namespaces) > 0 && len(namespaces) == 0 {
-		w.err = errors.New("collect: every namespace to watch is also excluded")
-		return w
+		return nil, errAllExcluded
 	}
 	if len(namespaces) == 0 {
 		sel := eventFieldSelector
 		if ex := excludeSelector(opts.ExcludeNamespaces); ex != "" {
 			parsed, err := fields.ParseSelector(ex)
 			if err != nil {
-				w.err = fmt.Errorf("collect: event field selector: %w", err)
-				return w
+				return nil, fmt.Errorf("collect: event field selector: %w", err)
 			}
 			sel = fields.AndSelectors(sel, parsed)
 		}
 		w.scopes = []eventScope{{namespace: metav1.NamespaceAll, selector: sel.String()}}
-		return w
+		return w, nil
 	}
 	w.scopes = make([]eventScope, len(namespaces))
 	for i, ns := range namespaces {
 		w.scopes[i] = eventScope{namespace: ns, selector: eventFieldSelector.String()}
 	}
-	return w
+	return w, nil
 }
 
 // Run lists and watches until ctx ends, relisting when the watch's
 // resourceVersion expires and retrying failures with a capped backoff. It
-// returns nil when ctx ends, or the construction error.
+// returns nil when ctx ends.
 func (w *EventWatcher) Run(ctx context.Context) error {
-	if w.err != nil {
-		return w.err
-	}
 	w.unlisted.Store(int32(len(w.scopes)))
 	g, ctx := errgroup.WithContext(ctx)
 	for i := range w.scopes {
@@ -338,12 +332,7 @@ func (s *eventScope) name() string {
 
 // failed logs a failure when it differs from the scope's previous one.
 func (w *EventWatcher) failed(ctx context.Context, s *eventScope, op string, err error) {
-	msg := op + ": " + err.Error()
-	s.mu.Lock()
-	changed := msg != s.lastErr
-	s.lastErr = msg
-	s.mu.Unlock()
-	if changed {
+	if s.failure.Failed(op + ": " + err.Error()) {
 		w.log.WarnContext(ctx, "event "+op+" failed, retrying with back-off; root-cause analyses lack Warning events meanwhile",
 			"namespace", s.name(), "err", err)
 	} else {
@@ -353,11 +342,7 @@ func (w *EventWatcher) failed(ctx context.Context, s *eventScope, op string, err
 
 // recovered logs the end of a failure.
 func (w *EventWatcher) recovered(ctx context.Context, s *eventScope) {
-	s.mu.Lock()
-	was := s.lastErr
-	s.lastErr = ""
-	s.mu.Unlock()
-	if was != "" {
+	if s.failure.Recovered() {
 		w.log.InfoContext(ctx, "event watch recovered", "namespace", s.name())
 	}
 }

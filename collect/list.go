@@ -107,9 +107,9 @@ func List(ctx context.Context, client kubernetes.Interface, meta metadata.Interf
 			return warnings, fmt.Errorf("list pods: %w", err)
 		}
 	}
-	ew := NewEventWatcher(client, opts, sink, nil)
-	if ew.err != nil {
-		return warnings, ew.err
+	ew, err := NewEventWatcher(client, opts, sink, nil)
+	if err != nil {
+		return warnings, err
 	}
 	for i := range ew.scopes {
 		_, err := ew.list(ctx, &ew.scopes[i])

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 
 	"github.com/k8s-pod-restart/k8s-pod-restart/collect"
@@ -39,18 +40,67 @@ type RunOptions struct {
 	Version string
 }
 
-// Run watches every configured cluster until ctx ends. It returns the first
-// error that stops a cluster's watch; the others are then stopped too.
+// ErrBadConfig marks the errors of Run caused by the configuration itself.
+var ErrBadConfig = errors.New("bad configuration")
+
+// Run watches every configured cluster until ctx ends. Like Telegraf's
+// Init, it first validates every config, then builds every cluster, and
+// connects to nothing until all of that succeeded; a config error wraps
+// ErrBadConfig. Blocks sharing a listen address share one HTTP server. It
+// returns the first error that stops a cluster's watch; the others are then
+// stopped too.
 func Run(ctx context.Context, cfgs []*Config, log *slog.Logger, opts RunOptions) error {
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}
-	g, ctx := errgroup.WithContext(ctx)
+	var errs []error
 	for _, cfg := range cfgs {
-		log := log.With("cluster", cfg.ClusterName)
+		if err := cfg.Validate(); err != nil {
+			errs = append(errs, prefixErrors("cluster "+cfg.ClusterName, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w:\n%w", ErrBadConfig, err)
+	}
+
+	servers := make(map[string]*server)
+	closeServers := func() {
+		for _, s := range servers {
+			s.close()
+		}
+	}
+	for _, cfg := range cfgs {
+		if _, ok := servers[cfg.Listen]; ok || cfg.Listen == "" {
+			continue
+		}
+		s, err := listenHTTP(cfg.Listen, opts.Version, log)
+		if err != nil {
+			closeServers()
+			return err
+		}
+		servers[cfg.Listen] = s
+	}
+	var clusters []*cluster
+	for _, cfg := range cfgs {
+		c, err := newCluster(ctx, cfg, log.With("cluster", cfg.ClusterName), opts, servers[cfg.Listen])
+		if err != nil {
+			for _, c := range clusters {
+				c.close(ctx)
+			}
+			closeServers()
+			return fmt.Errorf("cluster %s: %w", cfg.ClusterName, err)
+		}
+		clusters = append(clusters, c)
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	for _, s := range servers {
+		g.Go(func() error { return s.run(gctx, opts.Clock.Now) })
+	}
+	for _, c := range clusters {
 		g.Go(func() error {
-			if err := runCluster(ctx, cfg, log, opts); err != nil {
-				return fmt.Errorf("cluster %s: %w", cfg.ClusterName, err)
+			if err := c.run(gctx); err != nil {
+				return fmt.Errorf("cluster %s: %w", c.cfg.ClusterName, err)
 			}
 			return nil
 		})
@@ -73,21 +123,25 @@ func detectConfig(c *Config) detect.Config {
 	}
 }
 
-func runCluster(ctx context.Context, cfg *Config, log *slog.Logger, opts RunOptions) error {
+// newCluster builds the agent of one cluster from a valid cfg: clients,
+// detector, output (whose disk queue it opens), watchers and state store,
+// and adds it to srv (nil: no HTTP server). It connects to nothing. Every
+// error it can return for a configuration, Validate reports first
+// (TestValidateCoversStartup).
+func newCluster(ctx context.Context, cfg *Config, log *slog.Logger, opts RunOptions, srv *server) (*cluster, error) {
 	restCfg, err := collect.Connect(cfg.Kubeconfig, cfg.Context)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	metrics := newAgentMetrics(opts.Version)
+	metrics := newAgentMetrics(srv.registerer(cfg.ClusterName))
 	restCfg.Wrap(metrics.countLists)
-	srv, err := listenHTTP(cfg.Listen, log)
-	if err != nil {
-		return err
-	}
-	defer srv.close()
 	client, err := kubernetes.NewForConfig(restCfg)
 	if err != nil {
-		return fmt.Errorf("kubernetes client: %w", err)
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	dc := detectConfig(cfg)
+	if err := dc.Validate(); err != nil {
+		return nil, fmt.Errorf("detection rules: %w", err)
 	}
 	queueDir := ""
 	if cfg.DatakitURL != "" {
@@ -105,45 +159,72 @@ func runCluster(ctx context.Context, cfg *Config, log *slog.Logger, opts RunOpti
 		ObserveSend:   metrics.observeSend,
 	}, log)
 	if err != nil {
-		return fmt.Errorf("output: %w", err)
+		return nil, fmt.Errorf("output: %w", err)
 	}
 
 	c := &cluster{
 		cfg:      cfg,
 		log:      log,
 		clock:    opts.Clock,
-		detector: detect.New(detectConfig(cfg)),
+		client:   client,
+		detector: detect.New(dc),
 		writer:   writer,
 		metrics:  metrics,
 		self:     newSelfSampler(log),
 		dirty:    make(map[string]time.Time),
 		kick:     make(chan struct{}, 1),
 	}
-	c.watcher = collect.NewWatcher(client, collect.Options{
+	if err := c.build(restCfg, queueDir); err != nil {
+		c.close(ctx)
+		return nil, err
+	}
+	srv.add(cfg.ClusterName, c.sources(), opts.Clock.Now)
+	return c, nil
+}
+
+// build makes the cluster's watchers and state store.
+func (c *cluster) build(restCfg *rest.Config, queueDir string) error {
+	cfg := c.cfg
+	var err error
+	c.watcher, err = collect.NewWatcher(c.client, collect.Options{
 		Namespaces:        cfg.Namespaces,
 		ExcludeNamespaces: cfg.ExcludeNamespaces,
 		LabelSelector:     cfg.PodLabelSelector,
-	}, c, log)
-	if c.rca, err = newAnalysis(restCfg, client, cfg, c, log); err != nil {
+	}, c, c.log)
+	if err != nil {
 		return err
 	}
-
-	leaseNS := ""
+	if c.rca, err = newAnalysis(restCfg, c.client, cfg, c, c.log); err != nil {
+		return err
+	}
 	if cfg.Election {
-		if leaseNS, err = c.leaseNamespace(); err != nil {
+		if c.leaseNS, err = c.leaseNamespace(); err != nil {
 			return err
 		}
 	}
-	c.store = newStateStore(cfg, client, leaseNS, queueDir)
+	c.store = newStateStore(cfg, c.client, c.leaseNS, queueDir)
+	return nil
+}
 
+// close releases what newCluster opened, for a cluster that never runs: a
+// start that failed must not try to send what an earlier run queued, so
+// the output closes with an ended context and its queue stays on disk.
+func (c *cluster) close(ctx context.Context) {
+	closeCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	cancel()
+	if err := c.writer.Close(closeCtx); err != nil {
+		c.log.Debug("output closed before it ran", "err", err)
+	}
+}
+
+// run watches the cluster until ctx ends, then flushes the output within
+// closeGrace. It returns nil when ctx ended it.
+func (c *cluster) run(ctx context.Context) error {
+	cfg := c.cfg
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return c.watcher.Run(gctx) })
 	g.Go(func() error { return c.rca.run(gctx, c.watcher) })
-	g.Go(func() error { return writer.Run(gctx) })
-	if srv != nil {
-		h := c.httpHandler()
-		g.Go(func() error { return srv.run(gctx, h) })
-	}
+	g.Go(func() error { return c.writer.Run(gctx) })
 	g.Go(func() error {
 		if c.watcher.WaitForSync(gctx) {
 			c.log.Info("pod caches synced; watching", "namespaces", cfg.Namespaces, "exclude_namespaces", cfg.ExcludeNamespaces)
@@ -154,14 +235,14 @@ func runCluster(ctx context.Context, cfg *Config, log *slog.Logger, opts RunOpti
 		if !cfg.Election {
 			return c.lead(gctx)
 		}
-		return c.elect(gctx, client, leaseNS, c.lead)
+		return c.elect(gctx, c.client, c.leaseNS, c.lead)
 	})
-	err = g.Wait()
+	err := g.Wait()
 
 	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeGrace)
 	defer cancel()
-	if cerr := writer.Close(closeCtx); cerr != nil {
-		log.Warn("output not fully flushed; the rest stays queued on disk", "err", cerr)
+	if cerr := c.writer.Close(closeCtx); cerr != nil {
+		c.log.Warn("output not fully flushed; the rest stays queued on disk", "err", cerr)
 	}
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return nil
@@ -174,6 +255,8 @@ type cluster struct {
 	cfg      *Config
 	log      *slog.Logger
 	clock    clock.WithTicker
+	client   kubernetes.Interface
+	leaseNS  string // the namespace of the election Lease; "" without election
 	detector *detect.Detector
 	watcher  *collect.Watcher
 	writer   *datakit.Writer
