@@ -266,6 +266,10 @@ type cluster struct {
 	self     *selfSampler  // nil: no k8s_pod_restart_agent points
 	rca      *analysis     // what the root-cause analysis reads besides pods
 
+	// unqueued are the decisions whose events output did not take yet, to
+	// write again with the next batch; owned by the goroutine of lead.
+	unqueued []detect.Decision
+
 	// mu guards dirty: the namespaces changed since their last evaluation,
 	// filled by informer handlers and drained by loop.
 	mu    sync.Mutex
@@ -377,6 +381,16 @@ func (c *cluster) evaluateChanged(ctx context.Context) {
 // write logs the decisions, one line each, and writes the batch; changed
 // are the namespaces whose change led to it, for the reaction time (nil for
 // none).
+//
+// The replay contract: a decision's event is pending from the moment it is
+// decided until output has queued it (or, without DataKit, written it).
+// Every pending event is saved with the fault state before each attempt, so
+// that a crash replays it at the next start, and is attempted again with
+// every later batch of this run. Events go to output apart from the metrics,
+// so that a failure of the metrics alone never leaves queued events pending
+// (they would be sent twice). An event thus arrives once or, when the agent
+// died between queuing it and saving that it did, again with the same
+// df_event_id.
 func (c *cluster) write(ctx context.Context, b output.Batch, changed map[string]time.Time) {
 	c.rca.enrich(ctx, b.Decisions)
 	for i := range b.Decisions {
@@ -385,25 +399,61 @@ func (c *cluster) write(ctx context.Context, b output.Batch, changed map[string]
 			"namespace", d.Stats.Namespace, "fault_level", d.Level.String(), "fault_id", d.Fault.ID, "event_id", d.EventID,
 			"restarted_pods", d.Stats.RestartedPods, "pods", d.Stats.Pods, "ratio", d.Stats.Ratio)
 	}
-	// The decisions are remembered as pending until their events are
-	// queued: a crash in between replays them at the next start.
-	persist := c.store != nil && len(b.Decisions) > 0
-	if persist {
-		pending := make([]detect.Pending, len(b.Decisions))
-		for i := range b.Decisions {
-			pending[i] = b.Decisions[i].Pending()
+	if len(c.unqueued) > 0 {
+		c.log.Info("writing again the events output did not take", "events", len(c.unqueued))
+	}
+	events := append(c.unqueued, b.Decisions...)
+	c.unqueued = nil
+	if len(events) > 0 {
+		if c.store != nil {
+			pending := make([]detect.Pending, len(events))
+			for i := range events {
+				pending[i] = events[i].Pending()
+			}
+			c.saveState(ctx, faultState{Faults: c.detector.Faults(), Pending: pending})
 		}
-		c.saveState(ctx, faultState{Faults: c.detector.Faults(), Pending: pending})
+		if !c.writeEvents(ctx, output.Batch{At: b.At, Decisions: events}) {
+			c.unqueued = events
+		} else {
+			now := c.clock.Now()
+			c.metrics.wrote(events[:len(events)-len(b.Decisions)], nil, now) // written again: no reaction time
+			c.metrics.wrote(b.Decisions, changed, now)
+			if c.store != nil {
+				c.saveState(ctx, faultState{Faults: c.detector.Faults()})
+			}
+		}
 	}
-	if err := c.writer.Write(ctx, b); err != nil {
-		c.log.Error("writing to output failed; pending events will be replayed at the next start", "err", err,
-			"events", len(b.Decisions), "metrics", len(b.Stats))
-		return
+	if len(b.Stats) > 0 || b.Agent != nil {
+		if err := c.writer.Write(ctx, output.Batch{At: b.At, Stats: b.Stats, Agent: b.Agent}); err != nil {
+			c.log.Error("writing metrics to output failed", "err", err, "metrics", len(b.Stats))
+		}
 	}
-	c.metrics.wrote(b.Decisions, changed, c.clock.Now())
-	if persist {
-		c.saveState(ctx, faultState{Faults: c.detector.Faults()})
+}
+
+// writeEvents writes a batch of events alone and reports whether output took
+// them: queued them (with DataKit) or wrote them (without), or skipped them
+// all as impossible to encode, which no later attempt would change. An
+// error alone does not tell: output reports the events it skipped while it
+// queues the others. Its counters do: only this goroutine writes events.
+func (c *cluster) writeEvents(ctx context.Context, b output.Batch) bool {
+	before := c.writer.Stats().Events
+	err := c.writer.Write(ctx, b)
+	after := c.writer.Stats().Events
+	taken := after.Queued > before.Queued || (c.cfg.DatakitURL == "" && after.Sent > before.Sent)
+	unencodable := after.Invalid-before.Invalid == uint64(len(b.Decisions))
+	switch {
+	case err == nil:
+		return true
+	case taken:
+		c.log.Error("some events could not be encoded; the others are queued", "err", err, "events", len(b.Decisions))
+		return true
+	case unencodable:
+		c.log.Error("no event could be encoded; dropping them", "err", err, "events", len(b.Decisions))
+		return true
 	}
+	c.log.Error("writing events to output failed; they are written again with the next batch, or at the next start",
+		"err", err, "events", len(b.Decisions))
+	return false
 }
 
 // restore reinstates the faults an earlier run left open and writes again
