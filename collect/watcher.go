@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 
 	"github.com/k8s-pod-restart/k8s-pod-restart/detect"
 	"github.com/k8s-pod-restart/k8s-pod-restart/internal/logonce"
@@ -53,6 +54,16 @@ type Options struct {
 	// watcher drops resyncs (same resourceVersion): they only cost a pass
 	// over the cache.
 	ResyncPeriod time.Duration
+	// Clock times the event watcher's backoff and its Reflectors; nil is
+	// the real clock.
+	Clock clock.Clock
+}
+
+func (o *Options) clock() clock.Clock {
+	if o.Clock == nil {
+		return clock.RealClock{}
+	}
+	return o.Clock
 }
 
 // Stats counts what the watcher saw since it was created. Every field only

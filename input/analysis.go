@@ -46,7 +46,7 @@ func newAnalysis(restCfg *rest.Config, client kubernetes.Interface, cfg *Config,
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes metadata client: %w", err)
 	}
-	opts := collect.Options{Namespaces: cfg.Namespaces, ExcludeNamespaces: cfg.ExcludeNamespaces}
+	opts := collect.Options{Namespaces: cfg.Namespaces, ExcludeNamespaces: cfg.ExcludeNamespaces, Clock: c.clock}
 	a := &analysis{log: log}
 	if a.context, err = collect.NewContextWatcher(client, meta, opts, c, log); err != nil {
 		return nil, err
