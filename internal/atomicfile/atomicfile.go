@@ -32,7 +32,7 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 	if dir == "" {
 		dir = "."
 	}
-	f, err := createTemp(dir, "."+base+".tmp-*")
+	f, err := createTemp(dir, tempPrefix(base)+"*")
 	if err != nil {
 		return fmt.Errorf("replace %s: %w", path, err)
 	}
@@ -82,3 +82,20 @@ func SyncDir(dir string) error {
 	}
 	return err
 }
+
+// RemoveTemps removes the temporary files a WriteFile of path left behind
+// when the process died during it. Call it before path is written again.
+func RemoveTemps(path string) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	matches, _ := filepath.Glob(filepath.Join(dir, tempPrefix(base)+"*"))
+	for _, m := range matches {
+		_ = os.Remove(m)
+	}
+}
+
+// tempPrefix starts the names of path's temporary files: hidden, and never
+// a name diskcache or the state store reads.
+func tempPrefix(base string) string { return "." + base + ".tmp-" }
