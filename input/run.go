@@ -54,10 +54,16 @@ func Run(ctx context.Context, cfgs []*Config, log *slog.Logger, opts RunOptions)
 		opts.Clock = clock.RealClock{}
 	}
 	var errs []error
+	seen := make(map[string]bool, len(cfgs))
 	for _, cfg := range cfgs {
 		if err := cfg.Validate(); err != nil {
 			errs = append(errs, prefixErrors("cluster "+cfg.ClusterName, err))
 		}
+		// Each cluster's queue directory and series are named after it.
+		if seen[cfg.ClusterName] {
+			errs = append(errs, fmt.Errorf("cluster %s: cluster_name: used by another block", cfg.ClusterName))
+		}
+		seen[cfg.ClusterName] = true
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("%w:\n%w", ErrBadConfig, err)

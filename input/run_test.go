@@ -163,6 +163,15 @@ func TestRunRejectsBadConfigBeforeListening(t *testing.T) {
 	}
 }
 
+func TestRunRejectsDuplicateClusters(t *testing.T) {
+	a, b := DefaultConfig(), DefaultConfig()
+	a.Listen, b.Listen = "127.0.0.1:0", "127.0.0.1:0"
+	err := Run(t.Context(), []*Config{a, b}, slog.New(slog.DiscardHandler), RunOptions{Stdout: io.Discard})
+	if !errors.Is(err, ErrBadConfig) || !strings.Contains(err.Error(), "cluster default: cluster_name: used by another block") {
+		t.Errorf("Run() = %v, want %v naming the duplicate", err, ErrBadConfig)
+	}
+}
+
 // syncWriter is a buffer safe for the logs of several goroutines that
 // signals each write.
 type syncWriter struct {
