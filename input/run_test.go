@@ -93,6 +93,9 @@ func TestValidateCoversStartup(t *testing.T) {
 		{"unknown language", func(c *Config) { c.Language = "fr" }, "language: "},
 		{"datakit_url not http", func(c *Config) { c.DatakitURL = "ftp://datakit:9529" }, "datakit_url: "},
 		{"datakit_url with a query", func(c *Config) { c.DatakitURL = "http://datakit:9529?x=1" }, "datakit_url: "},
+		{"tls_ca_file that does not exist", func(c *Config) {
+			c.DatakitURL, c.TLSCAFile = "https://datakit:9529", "testdata/no-such-ca.pem"
+		}, "tls_ca_file: "},
 		// newAnalysis
 		{"log_redact that does not compile", func(c *Config) { c.CollectLogs, c.LogRedact = true, []string{"(unclosed"} }, "log_redact: "},
 	}
