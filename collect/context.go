@@ -3,6 +3,7 @@ package collect
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -20,6 +21,8 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/k8s-pod-restart/k8s-pod-restart/internal/logonce"
 )
 
 // ContextSink receives what the root-cause analysis reads besides pods.
@@ -45,7 +48,6 @@ type ContextWatcher struct {
 	sink ContextSink
 	log  *slog.Logger
 	opts Options
-	err  error
 
 	informers []*contextInformer
 	starts    []func(ctx context.Context)
@@ -63,35 +65,34 @@ type contextInformer struct {
 	inf  cache.SharedIndexInformer
 	reg  cache.ResourceEventHandlerRegistration
 
-	mu      sync.Mutex // guards lastErr
-	lastErr string
+	failure logonce.Failure
 }
 
 // NewContextWatcher prepares the informers; Run starts them. meta may be
 // nil, which leaves namespace annotations out.
-func NewContextWatcher(client kubernetes.Interface, meta metadata.Interface, opts Options, sink ContextSink, log *slog.Logger) *ContextWatcher {
+func NewContextWatcher(client kubernetes.Interface, meta metadata.Interface, opts Options, sink ContextSink, log *slog.Logger) (*ContextWatcher, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	w := &ContextWatcher{sink: sink, log: log, opts: opts, ctx: context.Background(), problems: map[string][]string{}}
+	var errs []error
 	namespaces := watchedNamespaces(opts.Namespaces, opts.ExcludeNamespaces)
 	if len(opts.Namespaces) > 0 && len(namespaces) == 0 {
-		w.err = errors.New("collect: every namespace to watch is also excluded")
-		return w
+		return nil, errAllExcluded
 	}
 
 	if meta != nil {
 		f := metadatainformer.NewSharedInformerFactoryWithOptions(meta, opts.ResyncPeriod, metadatainformer.WithTransform(trimNamespace))
 		inf := f.ForResource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}).Informer()
-		w.add("namespaces", inf, namespaceHandler{w})
+		errs = append(errs, w.add("namespaces", inf, namespaceHandler{w}))
 		w.starts = append(w.starts, func(ctx context.Context) { f.Start(ctx.Done()) })
 		w.stops = append(w.stops, f.Shutdown)
 	}
 
 	nodes := informers.NewSharedInformerFactoryWithOptions(client, opts.ResyncPeriod, informers.WithTransform(trimNode))
-	w.add("nodes", nodes.InformerFor(&corev1.Node{}, func(c kubernetes.Interface, resync time.Duration) cache.SharedIndexInformer {
+	errs = append(errs, w.add("nodes", nodes.InformerFor(&corev1.Node{}, func(c kubernetes.Interface, resync time.Duration) cache.SharedIndexInformer {
 		return coreinformers.NewNodeInformer(c, resync, cache.Indexers{})
-	}), nodeHandler{w})
+	}), nodeHandler{w}))
 	w.starts = append(w.starts, nodes.StartWithContext)
 	w.stops = append(w.stops, nodes.Shutdown)
 
@@ -112,17 +113,18 @@ func NewContextWatcher(client kubernetes.Interface, meta metadata.Interface, opt
 		if ns != metav1.NamespaceAll {
 			name += " in " + ns
 		}
-		w.add(name, inf, revisionHandler{w})
+		errs = append(errs, w.add(name, inf, revisionHandler{w}))
 		w.starts = append(w.starts, f.StartWithContext)
 		w.stops = append(w.stops, f.Shutdown)
 	}
-	return w
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("collect: context informers: %w", err)
+	}
+	return w, nil
 }
 
-func (w *ContextWatcher) add(what string, inf cache.SharedIndexInformer, h cache.ResourceEventHandler) {
-	if w.err != nil {
-		return
-	}
+// add registers the handler and the watch-error handler of an informer.
+func (w *ContextWatcher) add(what string, inf cache.SharedIndexInformer, h cache.ResourceEventHandler) error {
 	ci := &contextInformer{what: what, inf: inf}
 	err := inf.SetWatchErrorHandlerWithContext(func(ctx context.Context, _ *cache.Reflector, err error) {
 		w.watchError(ctx, ci, err)
@@ -131,18 +133,15 @@ func (w *ContextWatcher) add(what string, inf cache.SharedIndexInformer, h cache
 		ci.reg, err = inf.AddEventHandler(recovering{ci: ci, w: w, h: h})
 	}
 	if err != nil {
-		w.err = err
-		return
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	w.informers = append(w.informers, ci)
+	return nil
 }
 
 // Run starts the informers and blocks until ctx ends; it returns once their
 // goroutines have stopped.
 func (w *ContextWatcher) Run(ctx context.Context) error {
-	if w.err != nil {
-		return w.err
-	}
 	w.ctx = ctx
 	for _, start := range w.starts {
 		start(ctx)
@@ -157,9 +156,6 @@ func (w *ContextWatcher) Run(ctx context.Context) error {
 // WaitForSync blocks until every informer's initial list was handed over,
 // reporting true, or until ctx ends, reporting false.
 func (w *ContextWatcher) WaitForSync(ctx context.Context) bool {
-	if w.err != nil {
-		return false
-	}
 	for _, ci := range w.informers {
 		select {
 		case <-ci.reg.HasSyncedChecker().Done():
@@ -208,11 +204,7 @@ func (w *ContextWatcher) watchError(ctx context.Context, ci *contextInformer, er
 		w.log.DebugContext(ctx, ci.what+" watch expired, listing again", "err", err)
 		return
 	}
-	ci.mu.Lock()
-	changed := err.Error() != ci.lastErr
-	ci.lastErr = err.Error()
-	ci.mu.Unlock()
-	if changed {
+	if ci.failure.Failed(err.Error()) {
 		w.log.WarnContext(ctx, ci.what+" watch failed, retrying with back-off; root-cause analyses lack it meanwhile", "err", err)
 	}
 }
@@ -226,11 +218,7 @@ type recovering struct {
 }
 
 func (r recovering) notified() {
-	r.ci.mu.Lock()
-	was := r.ci.lastErr
-	r.ci.lastErr = ""
-	r.ci.mu.Unlock()
-	if was != "" {
+	if r.ci.failure.Recovered() {
 		r.w.log.InfoContext(r.w.ctx, r.ci.what+" watch recovered")
 	}
 }

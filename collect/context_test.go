@@ -1,9 +1,15 @@
 package collect
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -20,6 +27,7 @@ import (
 	metafake "k8s.io/client-go/metadata/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
+	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 
 	"github.com/k8s-pod-restart/k8s-pod-restart/detect"
@@ -254,7 +262,10 @@ func TestEventWatcher(t *testing.T) {
 		return true, wi, err
 	})
 	rec := &eventRecorder{ch: make(chan struct{}, 100)}
-	w := NewEventWatcher(client, Options{ExcludeNamespaces: []string{"kube-system"}}, rec, nil)
+	w, err := NewEventWatcher(client, Options{ExcludeNamespaces: []string{"kube-system"}}, rec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
@@ -343,7 +354,10 @@ func TestContextWatcher(t *testing.T) {
 		terminating,
 	)
 	rec := &contextRecorder{ch: make(chan struct{}, 100)}
-	w := NewContextWatcher(client, meta, Options{ExcludeNamespaces: []string{"kube-system"}}, rec, nil)
+	w, err := NewContextWatcher(client, meta, Options{ExcludeNamespaces: []string{"kube-system"}}, rec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
@@ -380,4 +394,108 @@ func TestContextWatcher(t *testing.T) {
 	if diff := cmp.Diff(want, rec.got, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
 		t.Errorf("sink calls (-want +got):\n%s", diff)
 	}
+}
+
+// TestConstructorsRejectNothingToWatch: each watcher's constructor, not a
+// later Run, refuses options that leave no namespace to watch.
+func TestConstructorsRejectNothingToWatch(t *testing.T) {
+	opts := Options{Namespaces: []string{"a"}, ExcludeNamespaces: []string{"a"}}
+	client := fake.NewClientset()
+	tests := []struct {
+		name string
+		new  func() (any, error)
+	}{
+		{"pods", func() (any, error) { return NewWatcher(client, opts, nil, nil) }},
+		{"context", func() (any, error) { return NewContextWatcher(client, nil, opts, nil, nil) }},
+		{"events", func() (any, error) { return NewEventWatcher(client, opts, nil, nil) }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := tc.new(); !errors.Is(err, errAllExcluded) {
+				t.Errorf("error = %v, want %v", err, errAllExcluded)
+			}
+		})
+	}
+}
+
+// TestEventWatcherBackoff: failed lists are retried after a backoff timed by
+// the injected clock; the failure is logged once and so is the recovery.
+func TestEventWatcherBackoff(t *testing.T) {
+	client := fake.NewClientset(warning("a.1", "shop", "uid-a", "Pod", "BackOff", 1))
+	forbidden := apierrors.NewForbidden(schema.GroupResource{Resource: "events"}, "", errors.New("RBAC"))
+	var lists atomic.Int32
+	client.PrependReactor("list", "events", func(k8stesting.Action) (bool, runtime.Object, error) {
+		if lists.Add(1) <= 2 {
+			return true, nil, forbidden
+		}
+		return false, nil, nil
+	})
+	fc := clocktesting.NewFakeClock(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC))
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	rec := &eventRecorder{ch: make(chan struct{}, 100)}
+	w, err := NewEventWatcher(client, Options{Clock: fc}, rec, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+
+	for attempt := 1; attempt <= 2; attempt++ {
+		waitFor(ctx, t, fmt.Sprintf("backoff after failure %d", attempt), func() bool {
+			return lists.Load() == int32(attempt) && fc.HasWaiters()
+		})
+		if w.WaitForSync(canceled(t)) {
+			t.Fatalf("synced after failure %d", attempt)
+		}
+		fc.Step(eventBackoff.Cap) // no attempt before the clock moves
+	}
+	if got := rec.wait(t, 1); !cmp.Equal([]string{"shop/uid-a BackOff 1"}, got) {
+		t.Errorf("events after the recovery: %v", got)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		if strings.Contains(line, "event watch") {
+			_, msg, _ := strings.Cut(line, "msg=")
+			msg, _, _ = strings.Cut(msg, " namespace=")
+			got = append(got, msg)
+		}
+	}
+	want := []string{
+		`"event watch failed, retrying with back-off; root-cause analyses lack Warning events meanwhile"`,
+		`"event watch recovered"`,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("log lines (-want +got):\n%s", diff)
+	}
+}
+
+// canceled returns a context that has ended.
+func canceled(t *testing.T) context.Context {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	return ctx
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

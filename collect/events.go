@@ -2,9 +2,9 @@ package collect
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,13 +12,19 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 
+	"github.com/go-logr/logr"
 	"github.com/k8s-pod-restart/k8s-pod-restart/detect"
+	"github.com/k8s-pod-restart/k8s-pod-restart/internal/logonce"
 )
 
 // EventSink receives the Warning events about pods. Its method is called
@@ -29,22 +35,24 @@ type EventSink interface {
 }
 
 // Event watching. Events are the busiest objects of a cluster and the
-// agent needs only a few per restarting pod, so the watcher keeps none: it
-// lists once, page by page, handing each event over and dropping the page,
-// then watches from the list's resourceVersion, handing over each change as
-// it comes. The sink keeps what it needs (a small ring per pod, see
-// detect.Detector.PodEvent). No informer store holds them, so a cluster's
-// event volume costs the agent nothing but the conversion.
+// agent needs only a few per restarting pod, so the watcher keeps none: a
+// client-go Reflector lists (page by page) and watches them into a store
+// that hands each event over and keeps nothing, as kube-state-metrics does
+// with its metrics stores. The sink keeps what it needs (a small ring per
+// pod, see detect.Detector.PodEvent). The Reflector resumes watches,
+// relists when their resourceVersion expires and reads bookmarks; the
+// watcher only backs off between failed attempts, on the injected clock,
+// and logs them.
 const (
 	// eventPageSize is the page size of the initial list.
 	eventPageSize = 500
-	// eventWatchTimeout makes the server end a watch after this long, so
-	// that a silently broken connection is noticed; the watch resumes from
-	// the last resourceVersion.
-	eventWatchTimeout = 5 * time.Minute
-	// eventBackoffMax caps the wait between failed attempts.
-	eventBackoffMax = 30 * time.Second
+	// eventBackoffReset is how long an attempt must last for the backoff
+	// to start over.
+	eventBackoffReset = 2 * time.Minute
 )
+
+// eventBackoff spaces failed attempts: 1 s doubling to 30 s, with jitter.
+var eventBackoff = wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.1, Steps: math.MaxInt32, Cap: 30 * time.Second}
 
 // eventFieldSelector selects the Warning events about pods.
 var eventFieldSelector = fields.AndSelectors(
@@ -54,74 +62,81 @@ var eventFieldSelector = fields.AndSelectors(
 
 // EventWatcher watches Warning events about pods without storing them.
 type EventWatcher struct {
-	client kubernetes.Interface
 	sink   EventSink
 	log    *slog.Logger
-	scopes []eventScope
-	err    error
-
-	// after sets the backoff's waits; time.After outside tests.
-	after func(time.Duration) <-chan time.Time
+	clock  clock.Clock
+	scopes []*eventScope
 
 	unlisted atomic.Int32  // scopes yet to complete their first list
 	synced   chan struct{} // closed when every scope listed once
 }
 
 // eventScope is one namespace, or all namespaces, watched with one field
-// selector.
+// selector by one Reflector.
 type eventScope struct {
 	namespace string
-	selector  string
+	selector  string // the field selector of the list and watch
+	reflector *cache.Reflector
 	listed    sync.Once
-
-	mu      sync.Mutex // guards lastErr
-	lastErr string     // the last failure logged; "" while healthy
+	failure   logonce.Failure
 }
 
 // NewEventWatcher prepares the watch of Warning events about pods in the
 // namespaces opts selects (its LabelSelector does not apply: events carry
 // no pod labels). A nil log discards the logs.
-func NewEventWatcher(client kubernetes.Interface, opts Options, sink EventSink, log *slog.Logger) *EventWatcher {
+func NewEventWatcher(client kubernetes.Interface, opts Options, sink EventSink, log *slog.Logger) (*EventWatcher, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	w := &EventWatcher{client: client, sink: sink, log: log, after: time.After, synced: make(chan struct{})}
+	w := &EventWatcher{sink: sink, log: log, clock: opts.clock(), synced: make(chan struct{})}
 	namespaces := watchedNamespaces(opts.Namespaces, opts.ExcludeNamespaces)
 	if len(opts.Namespaces) > 0 && len(namespaces) == 0 {
-		w.err = errors.New("collect: every namespace to watch is also excluded")
-		return w
+		return nil, errAllExcluded
 	}
+	sel := eventFieldSelector
 	if len(namespaces) == 0 {
-		sel := eventFieldSelector
+		namespaces = []string{metav1.NamespaceAll}
 		if ex := excludeSelector(opts.ExcludeNamespaces); ex != "" {
 			parsed, err := fields.ParseSelector(ex)
 			if err != nil {
-				w.err = fmt.Errorf("collect: event field selector: %w", err)
-				return w
+				return nil, fmt.Errorf("collect: event field selector: %w", err)
 			}
 			sel = fields.AndSelectors(sel, parsed)
 		}
-		w.scopes = []eventScope{{namespace: metav1.NamespaceAll, selector: sel.String()}}
-		return w
 	}
-	w.scopes = make([]eventScope, len(namespaces))
-	for i, ns := range namespaces {
-		w.scopes[i] = eventScope{namespace: ns, selector: eventFieldSelector.String()}
+	for _, ns := range namespaces {
+		s := &eventScope{namespace: ns, selector: sel.String()}
+		selector := s.selector
+		lw := &cache.ListWatch{
+			ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+				o.FieldSelector = selector
+				return client.CoreV1().Events(ns).List(ctx, o)
+			},
+			WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+				o.FieldSelector = selector
+				return client.CoreV1().Events(ns).Watch(ctx, o)
+			},
+		}
+		// As the generated informers do: a client that cannot stream the
+		// initial list (the fake clientset) makes the Reflector list.
+		s.reflector = cache.NewReflectorWithOptions(cache.ToListWatcherWithWatchListSemantics(lw, client), &corev1.Event{}, &handingStore{w: w, s: s}, cache.ReflectorOptions{
+			Name:  "warning events in " + s.name(),
+			Clock: w.clock,
+		})
+		s.reflector.WatchListPageSize = eventPageSize
+		w.scopes = append(w.scopes, s)
 	}
-	return w
+	return w, nil
 }
 
-// Run lists and watches until ctx ends, relisting when the watch's
-// resourceVersion expires and retrying failures with a capped backoff. It
-// returns nil when ctx ends, or the construction error.
+// Run lists and watches until ctx ends, retrying failures with a capped
+// backoff. It returns nil when ctx ends.
 func (w *EventWatcher) Run(ctx context.Context) error {
-	if w.err != nil {
-		return w.err
-	}
+	// client-go logs through klog's contextual logger: send that to ours.
+	ctx = klog.NewContext(ctx, logr.FromSlogHandler(w.log.Handler()))
 	w.unlisted.Store(int32(len(w.scopes)))
 	g, ctx := errgroup.WithContext(ctx)
-	for i := range w.scopes {
-		s := &w.scopes[i]
+	for _, s := range w.scopes {
 		g.Go(func() error { w.runScope(ctx, s); return nil })
 	}
 	return g.Wait()
@@ -138,133 +153,94 @@ func (w *EventWatcher) WaitForSync(ctx context.Context) bool {
 	}
 }
 
-// errExpired ends a watch whose resourceVersion is too old: list again.
-var errExpired = errors.New("event watch expired")
-
+// runScope runs the scope's Reflector until ctx ends. ListAndWatch returns
+// when an attempt fails; the next one, after the backoff, lists again.
 func (w *EventWatcher) runScope(ctx context.Context, s *eventScope) {
-	backoff := time.Duration(0)
-	wait := func() bool {
-		backoff = min(max(2*backoff, time.Second), eventBackoffMax)
-		select {
-		case <-ctx.Done():
-			return false
-		case <-w.after(backoff):
-			return true
-		}
-	}
+	delay := eventBackoff.DelayWithReset(w.clock, eventBackoffReset)
 	for ctx.Err() == nil {
-		rv, err := w.list(ctx, s)
+		err := s.reflector.ListAndWatchWithContext(ctx)
+		if ctx.Err() != nil {
+			return
+		}
 		if err != nil {
-			w.failed(ctx, s, "list", err)
-			if !wait() {
-				return
-			}
-			continue
+			w.failed(ctx, s, err)
 		}
-		s.listed.Do(func() {
-			if w.unlisted.Add(-1) == 0 {
-				close(w.synced)
-			}
-		})
-		for ctx.Err() == nil {
-			next, err := w.watch(ctx, s, rv)
-			if next != "" {
-				rv = next
-			}
-			if errors.Is(err, errExpired) {
-				w.log.DebugContext(ctx, "event watch expired, listing again", "namespace", s.name())
-				break
-			}
-			if err != nil {
-				w.failed(ctx, s, "watch", err)
-				if !wait() {
-					return
-				}
-				continue
-			}
-			backoff = 0
-			w.recovered(ctx, s)
-		}
-	}
-}
-
-// list hands over every current Warning event of the scope, a page at a
-// time, and returns the resourceVersion to watch from.
-func (w *EventWatcher) list(ctx context.Context, s *eventScope) (string, error) {
-	opts := metav1.ListOptions{FieldSelector: s.selector, Limit: eventPageSize}
-	for {
-		page, err := w.client.CoreV1().Events(s.namespace).List(ctx, opts)
-		if err != nil {
-			if apierrors.IsResourceExpired(err) && opts.Continue != "" {
-				// The continue token expired mid-list: start over.
-				opts.Continue = ""
-				continue
-			}
-			return "", err
-		}
-		for i := range page.Items {
-			w.hand(&page.Items[i])
-		}
-		if page.Continue == "" {
-			w.recovered(ctx, s)
-			return page.ResourceVersion, nil
-		}
-		opts.Continue = page.Continue
-	}
-}
-
-// watch hands over the changes after rv until the watch ends, and returns
-// the last resourceVersion seen.
-func (w *EventWatcher) watch(ctx context.Context, s *eventScope, rv string) (string, error) {
-	timeout := int64(eventWatchTimeout / time.Second)
-	wi, err := w.client.CoreV1().Events(s.namespace).Watch(ctx, metav1.ListOptions{
-		FieldSelector:       s.selector,
-		ResourceVersion:     rv,
-		AllowWatchBookmarks: true,
-		TimeoutSeconds:      &timeout,
-	})
-	if err != nil {
-		if apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
-			return "", errExpired
-		}
-		return "", err
-	}
-	defer wi.Stop()
-	last := ""
-	for {
 		select {
 		case <-ctx.Done():
-			return last, nil
-		case ev, ok := <-wi.ResultChan():
-			if !ok {
-				return last, nil // ended by the server's timeout: resume
-			}
-			switch ev.Type {
-			case watch.Added, watch.Modified:
-				if e, ok := ev.Object.(*corev1.Event); ok {
-					last = e.ResourceVersion
-					w.hand(e)
-				}
-			case watch.Bookmark:
-				if e, ok := ev.Object.(*corev1.Event); ok {
-					last = e.ResourceVersion
-				}
-			case watch.Deleted:
-				// Events expire after an hour; what the sink keeps it keeps
-				// for the pod's lifetime.
-				if e, ok := ev.Object.(*corev1.Event); ok {
-					last = e.ResourceVersion
-				}
-			case watch.Error:
-				err := apierrors.FromObject(ev.Object)
-				if apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
-					return last, errExpired
-				}
-				return last, err
-			}
+			return
+		case <-w.clock.After(delay()):
 		}
 	}
 }
+
+// handingStore is the Reflector's store of one scope: it hands every event
+// added or updated to the sink and keeps nothing but the resourceVersion.
+type handingStore struct {
+	w *EventWatcher
+	s *eventScope
+
+	mu sync.Mutex // guards rv
+	rv string
+}
+
+var _ cache.Store = (*handingStore)(nil)
+
+func (h *handingStore) Add(obj any) error {
+	h.handOver(obj)
+	return nil
+}
+
+func (h *handingStore) Update(obj any) error {
+	h.handOver(obj)
+	return nil
+}
+
+// Delete does nothing: events expire after an hour; what the sink keeps it
+// keeps for the pod's lifetime.
+func (h *handingStore) Delete(any) error { return nil }
+
+// Replace hands over a complete list: the first one syncs the scope.
+func (h *handingStore) Replace(list []any, rv string) error {
+	for _, obj := range list {
+		h.handOver(obj)
+	}
+	h.Bookmark(rv)
+	h.s.listed.Do(func() {
+		if h.w.unlisted.Add(-1) == 0 {
+			close(h.w.synced)
+		}
+	})
+	h.w.recovered(h.s)
+	return nil
+}
+
+func (h *handingStore) handOver(obj any) {
+	e, ok := obj.(*corev1.Event)
+	if !ok {
+		return
+	}
+	h.w.recovered(h.s)
+	h.Bookmark(e.ResourceVersion)
+	h.w.hand(e)
+}
+
+func (h *handingStore) Bookmark(rv string) {
+	h.mu.Lock()
+	h.rv = rv
+	h.mu.Unlock()
+}
+
+func (h *handingStore) LastStoreSyncResourceVersion() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.rv
+}
+
+func (h *handingStore) List() []any                        { return nil }
+func (h *handingStore) ListKeys() []string                 { return nil }
+func (h *handingStore) Get(any) (any, bool, error)         { return nil, false, nil }
+func (h *handingStore) GetByKey(string) (any, bool, error) { return nil, false, nil }
+func (h *handingStore) Resync() error                      { return nil }
 
 // hand converts an event and hands it over; events about anything but a
 // pod, or without the pod's UID, are skipped.
@@ -337,27 +313,18 @@ func (s *eventScope) name() string {
 }
 
 // failed logs a failure when it differs from the scope's previous one.
-func (w *EventWatcher) failed(ctx context.Context, s *eventScope, op string, err error) {
-	msg := op + ": " + err.Error()
-	s.mu.Lock()
-	changed := msg != s.lastErr
-	s.lastErr = msg
-	s.mu.Unlock()
-	if changed {
-		w.log.WarnContext(ctx, "event "+op+" failed, retrying with back-off; root-cause analyses lack Warning events meanwhile",
+func (w *EventWatcher) failed(ctx context.Context, s *eventScope, err error) {
+	if s.failure.Failed(err.Error()) {
+		w.log.WarnContext(ctx, "event watch failed, retrying with back-off; root-cause analyses lack Warning events meanwhile",
 			"namespace", s.name(), "err", err)
 	} else {
-		w.log.DebugContext(ctx, "event "+op+" failed again", "namespace", s.name(), "err", err)
+		w.log.DebugContext(ctx, "event watch failed again", "namespace", s.name(), "err", err)
 	}
 }
 
 // recovered logs the end of a failure.
-func (w *EventWatcher) recovered(ctx context.Context, s *eventScope) {
-	s.mu.Lock()
-	was := s.lastErr
-	s.lastErr = ""
-	s.mu.Unlock()
-	if was != "" {
-		w.log.InfoContext(ctx, "event watch recovered", "namespace", s.name())
+func (w *EventWatcher) recovered(s *eventScope) {
+	if s.failure.Recovered() {
+		w.log.Info("event watch recovered", "namespace", s.name())
 	}
 }

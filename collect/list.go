@@ -107,13 +107,22 @@ func List(ctx context.Context, client kubernetes.Interface, meta metadata.Interf
 			return warnings, fmt.Errorf("list pods: %w", err)
 		}
 	}
-	ew := NewEventWatcher(client, opts, sink, nil)
-	if ew.err != nil {
-		return warnings, ew.err
+	ew, err := NewEventWatcher(client, opts, sink, nil)
+	if err != nil {
+		return warnings, err
 	}
-	for i := range ew.scopes {
-		_, err := ew.list(ctx, &ew.scopes[i])
-		warn("events", err)
+	for _, s := range ew.scopes {
+		warn("events", pages(ctx, func(o metav1.ListOptions) (string, error) {
+			o.FieldSelector = s.selector
+			l, err := client.CoreV1().Events(s.namespace).List(ctx, o)
+			if err != nil {
+				return "", err
+			}
+			for i := range l.Items {
+				ew.hand(&l.Items[i])
+			}
+			return l.Continue, nil
+		}))
 	}
 	return warnings, nil
 }

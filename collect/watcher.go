@@ -3,9 +3,9 @@ package collect
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,8 +19,10 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 
 	"github.com/k8s-pod-restart/k8s-pod-restart/detect"
+	"github.com/k8s-pod-restart/k8s-pod-restart/internal/logonce"
 )
 
 // PodSink receives the watcher's conversions. It is declared here by what the
@@ -52,6 +54,16 @@ type Options struct {
 	// watcher drops resyncs (same resourceVersion): they only cost a pass
 	// over the cache.
 	ResyncPeriod time.Duration
+	// Clock times the event watcher's backoff and its Reflectors; nil is
+	// the real clock.
+	Clock clock.Clock
+}
+
+func (o *Options) clock() clock.Clock {
+	if o.Clock == nil {
+		return clock.RealClock{}
+	}
+	return o.Clock
 }
 
 // Stats counts what the watcher saw since it was created. Every field only
@@ -76,7 +88,6 @@ type Watcher struct {
 	sink   PodSink
 	log    *slog.Logger
 	scopes []*scope
-	err    error // a construction error, returned by Run
 
 	// ctx is Run's context, for the handlers' logging. Run sets it before it
 	// starts the informers, whose goroutines alone read it.
@@ -93,11 +104,9 @@ type scope struct {
 	factory   informers.SharedInformerFactory
 	reg       cache.ResourceEventHandlerRegistration
 
-	// failing is set by a watch error and cleared, with a log line, by the
+	// failure is set by a watch error and cleared, with a log line, by the
 	// next notification: the informer listed or watched again successfully.
-	failing atomic.Bool
-	mu      sync.Mutex // guards lastErr
-	lastErr string     // the last watch error logged; "" after a recovery
+	failure logonce.Failure
 }
 
 // name returns the scope's namespace for logs, "*" for all.
@@ -110,16 +119,16 @@ func (s *scope) name() string {
 
 // NewWatcher prepares the informers; Run starts them. The client should be
 // built from Connect's configuration (protobuf); a fake client serves tests.
-// A nil log discards the watcher's logs.
-func NewWatcher(client kubernetes.Interface, opts Options, sink PodSink, log *slog.Logger) *Watcher {
+// A nil log discards the watcher's logs. It fails when opts leave nothing to
+// watch.
+func NewWatcher(client kubernetes.Interface, opts Options, sink PodSink, log *slog.Logger) (*Watcher, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	w := &Watcher{sink: sink, log: log}
 	namespaces := watchedNamespaces(opts.Namespaces, opts.ExcludeNamespaces)
 	if len(opts.Namespaces) > 0 && len(namespaces) == 0 {
-		w.err = errors.New("collect: every namespace to watch is also excluded")
-		return w
+		return nil, errAllExcluded
 	}
 	if len(namespaces) == 0 {
 		namespaces = []string{metav1.NamespaceAll}
@@ -162,13 +171,16 @@ func NewWatcher(client kubernetes.Interface, opts Options, sink PodSink, log *sl
 			s.reg, err = inf.AddEventHandler(handler{w, s})
 		}
 		if err != nil {
-			w.err = err
-			return w
+			return nil, fmt.Errorf("collect: pod informer: %w", err)
 		}
 		w.scopes = append(w.scopes, s)
 	}
-	return w
+	return w, nil
 }
+
+// errAllExcluded is the constructors' error when every namespace to watch is
+// also excluded.
+var errAllExcluded = errors.New("collect: every namespace to watch is also excluded")
 
 // watchedNamespaces returns namespaces without the excluded ones and empty
 // names, sorted and without duplicates.
@@ -204,12 +216,8 @@ func excludeSelector(exclude []string) string {
 }
 
 // Run starts the informers and blocks until ctx ends; it returns once their
-// goroutines, handlers included, have stopped. It returns an error, without
-// watching, when the watcher could not be built; a watcher runs once.
+// goroutines, handlers included, have stopped. A watcher runs once.
 func (w *Watcher) Run(ctx context.Context) error {
-	if w.err != nil {
-		return w.err
-	}
 	if !w.running.CompareAndSwap(false, true) {
 		return errors.New("collect: watcher already running or ran")
 	}
@@ -238,12 +246,8 @@ func (w *Watcher) namespaces() []string {
 }
 
 // WaitForSync blocks until every informer's initial list has been delivered
-// to the sink, and reports true; it reports false if ctx ends first or the
-// watcher cannot run.
+// to the sink, and reports true; it reports false if ctx ends first.
 func (w *Watcher) WaitForSync(ctx context.Context) bool {
-	if w.err != nil {
-		return false
-	}
 	for _, s := range w.scopes {
 		select {
 		case <-s.reg.HasSyncedChecker().Done():
@@ -257,9 +261,6 @@ func (w *Watcher) WaitForSync(ctx context.Context) bool {
 // HasSynced reports whether every informer's initial list has been delivered
 // to the sink.
 func (w *Watcher) HasSynced() bool {
-	if w.err != nil {
-		return false
-	}
 	for _, s := range w.scopes {
 		if !s.reg.HasSynced() {
 			return false
@@ -293,13 +294,7 @@ func (w *Watcher) watchError(ctx context.Context, s *scope, err error) {
 		w.log.DebugContext(ctx, "pod watch expired, listing again", "namespace", s.name(), "err", err)
 		return
 	}
-	msg := err.Error()
-	s.mu.Lock()
-	changed := msg != s.lastErr
-	s.lastErr = msg
-	s.failing.Store(true)
-	s.mu.Unlock()
-	if changed {
+	if s.failure.Failed(err.Error()) {
 		w.log.WarnContext(ctx, "pod watch failed, retrying with back-off", "namespace", s.name(), "err", err)
 	} else {
 		w.log.DebugContext(ctx, "pod watch failed again", "namespace", s.name(), "err", err)
@@ -310,15 +305,7 @@ func (w *Watcher) watchError(ctx context.Context, s *scope, err error) {
 // carries news from the API server (not resyncs, which come from the cache);
 // after a watch error it logs the recovery.
 func (w *Watcher) notified(s *scope) {
-	if !s.failing.Load() {
-		return
-	}
-	s.mu.Lock()
-	was := s.lastErr
-	s.lastErr = ""
-	s.failing.Store(false)
-	s.mu.Unlock()
-	if was != "" {
+	if s.failure.Recovered() {
 		w.log.InfoContext(w.ctx, "pod watch recovered", "namespace", s.name())
 	}
 }

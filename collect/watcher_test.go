@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
@@ -224,7 +225,7 @@ func TestWatcher(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			client := newFakeCluster(testPod("shop", "web", "uid-1", "10", 0))
 			rec := newRecorder()
-			w := NewWatcher(client, tc.opts, rec, discardLogger())
+			w := newWatcherT(t, client, tc.opts, rec, discardLogger())
 			startWatcher(t, w)
 			client.waitWatching(t, 1)
 			// WaitForSync means the initial list is in the sink already.
@@ -385,7 +386,7 @@ func TestWatcherNamespaces(t *testing.T) {
 			}
 			client := newFakeCluster(pods...)
 			rec := newRecorder()
-			w := NewWatcher(client, tc.opts, rec, discardLogger())
+			w := newWatcherT(t, client, tc.opts, rec, discardLogger())
 			startWatcher(t, w)
 
 			var got []string
@@ -445,7 +446,7 @@ func TestExcludeSelector(t *testing.T) {
 
 func TestWatcherWaitForSync(t *testing.T) {
 	t.Run("not running", func(t *testing.T) {
-		w := NewWatcher(fake.NewClientset(), Options{}, newRecorder(), discardLogger())
+		w := newWatcherT(t, fake.NewClientset(), Options{}, newRecorder(), discardLogger())
 		if w.HasSynced() {
 			t.Error("HasSynced before Run")
 		}
@@ -461,7 +462,7 @@ func TestWatcherWaitForSync(t *testing.T) {
 			pods = append(pods, testPod(fmt.Sprintf("ns%d", i%3), fmt.Sprintf("p%d", i), fmt.Sprintf("u%d", i), "1", 0))
 		}
 		rec := newRecorder()
-		w := NewWatcher(fake.NewClientset(pods...), Options{Namespaces: []string{"ns0", "ns1", "ns2"}}, rec, discardLogger())
+		w := newWatcherT(t, fake.NewClientset(pods...), Options{Namespaces: []string{"ns0", "ns1", "ns2"}}, rec, discardLogger())
 		startWatcher(t, w)
 		if !w.HasSynced() {
 			t.Error("HasSynced false after WaitForSync")
@@ -474,17 +475,14 @@ func TestWatcherWaitForSync(t *testing.T) {
 
 func TestWatcherRunErrors(t *testing.T) {
 	t.Run("every namespace excluded", func(t *testing.T) {
-		w := NewWatcher(fake.NewClientset(), Options{Namespaces: []string{"a"}, ExcludeNamespaces: []string{"a"}},
+		w, err := NewWatcher(fake.NewClientset(), Options{Namespaces: []string{"a"}, ExcludeNamespaces: []string{"a"}},
 			newRecorder(), discardLogger())
-		if err := w.Run(t.Context()); err == nil {
-			t.Error("Run returned nil")
-		}
-		if w.WaitForSync(t.Context()) || w.HasSynced() {
-			t.Error("synced without watching")
+		if !errors.Is(err, errAllExcluded) || w != nil {
+			t.Errorf("NewWatcher() = %v, %v; want nil, %v", w, err, errAllExcluded)
 		}
 	})
 	t.Run("second run", func(t *testing.T) {
-		w := NewWatcher(fake.NewClientset(), Options{}, newRecorder(), discardLogger())
+		w := newWatcherT(t, fake.NewClientset(), Options{}, newRecorder(), discardLogger())
 		startWatcher(t, w)
 		if err := w.Run(t.Context()); err == nil {
 			t.Error("second Run returned nil")
@@ -497,7 +495,7 @@ func TestWatcherCountsWatchErrors(t *testing.T) {
 	client.PrependWatchReactor("pods", func(k8stesting.Action) (bool, watch.Interface, error) {
 		return true, nil, errors.New("connection refused")
 	})
-	w := NewWatcher(client, Options{}, newRecorder(), discardLogger())
+	w := newWatcherT(t, client, Options{}, newRecorder(), discardLogger())
 	startWatcher(t, w)
 	waitFor(t.Context(), t, "watch error", func() bool { return w.Stats().WatchErrors > 0 })
 }
@@ -524,7 +522,7 @@ func TestWatchErrorLogging(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer
 			log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-			w := NewWatcher(fake.NewClientset(), Options{}, newRecorder(), log)
+			w := newWatcherT(t, fake.NewClientset(), Options{}, newRecorder(), log)
 			w.ctx = t.Context()
 			errs := 0
 			for _, err := range tc.steps {
@@ -618,7 +616,7 @@ func TestHandler(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			before := pod.DeepCopy()
 			rec := newRecorder()
-			w := NewWatcher(fake.NewClientset(), Options{}, rec, discardLogger())
+			w := newWatcherT(t, fake.NewClientset(), Options{}, rec, discardLogger())
 			w.ctx = t.Context()
 			tc.call(handler{w, w.scopes[0]})
 			if diff := cmp.Diff(tc.want, rec.pending()); diff != "" {
@@ -632,4 +630,14 @@ func TestHandler(t *testing.T) {
 			}
 		})
 	}
+}
+
+// newWatcherT is NewWatcher for options that must be accepted.
+func newWatcherT(t *testing.T, client kubernetes.Interface, opts Options, sink PodSink, log *slog.Logger) *Watcher {
+	t.Helper()
+	w, err := NewWatcher(client, opts, sink, log)
+	if err != nil {
+		t.Fatalf("NewWatcher: %v", err)
+	}
+	return w
 }

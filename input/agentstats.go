@@ -11,6 +11,7 @@ import (
 
 	"github.com/shirou/gopsutil/v3/process"
 
+	"github.com/k8s-pod-restart/k8s-pod-restart/internal/logonce"
 	"github.com/k8s-pod-restart/k8s-pod-restart/output"
 )
 
@@ -20,8 +21,8 @@ import (
 type selfSampler struct {
 	proc *process.Process // nil when the process could not be opened
 	log  *slog.Logger
-	// failure is the error last logged; "" while sampling works.
-	failure string
+	// failure tells which sampling failures to log.
+	failure logonce.Failure
 
 	// The previous sample's CPU time and instant, for the CPU usage between
 	// two samples; lastAt is zero before the first sample.
@@ -48,11 +49,9 @@ func (s *selfSampler) stats(ctx context.Context, now time.Time) *output.AgentSta
 	}
 	st, err := s.sample(ctx, now)
 	switch {
-	case err != nil && err.Error() != s.failure:
-		s.failure = err.Error()
+	case err != nil && s.failure.Failed(err.Error()):
 		s.log.WarnContext(ctx, "reading the agent's own resources failed; writing what could be read", "err", err)
-	case err == nil && s.failure != "":
-		s.failure = ""
+	case err == nil && s.failure.Recovered():
 		s.log.InfoContext(ctx, "reading the agent's own resources works again")
 	}
 	return st

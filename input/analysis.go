@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/k8s-pod-restart/k8s-pod-restart/collect"
 	"github.com/k8s-pod-restart/k8s-pod-restart/detect"
+	"github.com/k8s-pod-restart/k8s-pod-restart/internal/logonce"
 )
 
 // contextSyncWait bounds how long the first evaluation waits for the
@@ -37,9 +37,8 @@ type analysis struct {
 	events  *collect.EventWatcher
 	logs    *collect.LogFetcher // nil unless collect_logs
 
-	mu          sync.Mutex // guards lastLogErr
-	lastLogErr  string     // the last log failure class logged
-	logFailures int
+	// logFailure tells which log-read failures to log at warning level.
+	logFailure logonce.Failure
 }
 
 func newAnalysis(restCfg *rest.Config, client kubernetes.Interface, cfg *Config, c *cluster, log *slog.Logger) (*analysis, error) {
@@ -47,11 +46,13 @@ func newAnalysis(restCfg *rest.Config, client kubernetes.Interface, cfg *Config,
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes metadata client: %w", err)
 	}
-	opts := collect.Options{Namespaces: cfg.Namespaces, ExcludeNamespaces: cfg.ExcludeNamespaces}
-	a := &analysis{
-		log:     log,
-		context: collect.NewContextWatcher(client, meta, opts, c, log),
-		events:  collect.NewEventWatcher(client, opts, c, log),
+	opts := collect.Options{Namespaces: cfg.Namespaces, ExcludeNamespaces: cfg.ExcludeNamespaces, Clock: c.clock}
+	a := &analysis{log: log}
+	if a.context, err = collect.NewContextWatcher(client, meta, opts, c, log); err != nil {
+		return nil, err
+	}
+	if a.events, err = collect.NewEventWatcher(client, opts, c, log); err != nil {
+		return nil, err
 	}
 	if cfg.CollectLogs {
 		r, err := collect.NewRedactor(cfg.LogRedact)
@@ -126,11 +127,7 @@ func (a *analysis) logFailed(err error) {
 	case apierrors.IsNotFound(err):
 		kind = "not found"
 	}
-	a.mu.Lock()
-	changed := kind != a.lastLogErr
-	a.lastLogErr = kind
-	a.logFailures++
-	a.mu.Unlock()
+	changed := a.logFailure.Failed(kind)
 	switch {
 	case changed && kind == "forbidden":
 		a.log.Warn("collect_logs is on but reading pods/log is forbidden; apply manifests/overlays/logs/", "err", err)

@@ -5,18 +5,13 @@ import (
 	"fmt"
 	"maps"
 	"net"
-	"os"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
-
-	"github.com/k8s-pod-restart/k8s-pod-restart/output"
-	"github.com/k8s-pod-restart/k8s-pod-restart/output/datakit"
 )
 
 // Config is one [[inputs.k8s_pod_restart]] block: the settings for watching
@@ -128,115 +123,23 @@ func DefaultConfig() *Config {
 const TagClusterName = "cluster_name_k8s"
 
 // Validate reports every problem of c, one error per problem, each starting
-// with the key it concerns; it returns nil when c is usable. It checks that a
-// kubeconfig that is set can be opened and that TLS files load, and does no
-// other I/O.
+// with the key it concerns; it returns nil when c is usable. It applies the
+// rules of every package the configuration reaches (collect, detect, output)
+// so that what passes here also starts. It reads a kubeconfig that is named
+// and the TLS files, and does no other I/O; it connects to nothing.
 func (c *Config) Validate() error {
 	var errs []error
 	add := func(key, format string, args ...any) {
 		errs = append(errs, &keyError{key: key, err: fmt.Errorf(format, args...)})
 	}
-	addErr := func(key string, err error) {
-		errs = append(errs, &keyError{key: key, err: err})
-	}
-
-	if err := output.CheckTagValue(c.ClusterName); err != nil {
-		add("cluster_name", "%q %v", c.ClusterName, err)
-	} else if err := checkPathElement(c.ClusterName); err != nil {
-		add("cluster_name", "%q %v (it names the cluster's directory under queue_dir)", c.ClusterName, err)
-	}
-
-	if c.Kubeconfig != "" {
-		if err := checkReadable(c.Kubeconfig); err != nil {
-			addErr("kubeconfig", err)
-		}
-	}
-
-	c.checkNamespaces(add)
-
-	if c.PodLabelSelector != "" {
-		if _, err := labels.Parse(c.PodLabelSelector); err != nil {
-			add("pod_label_selector", "%q: %w", c.PodLabelSelector, err)
-		}
-	}
-
-	for _, d := range []struct {
-		key string
-		v   time.Duration
-	}{{"window", c.Window.Duration}, {"interval", c.Interval.Duration}} {
-		if d.v <= 0 {
-			add(d.key, "%v must be > 0", d.v)
-		}
-	}
-	if c.Interval.Duration > 0 && c.Window.Duration > 0 && c.Window.Duration < c.Interval.Duration {
-		add("window", "%v must be >= interval %v", c.Window.Duration, c.Interval.Duration)
-	}
-	if c.Silence.Duration < 0 {
-		add("silence", "%v must be >= 0", c.Silence.Duration)
-	}
-
-	if c.MinPods < 1 {
-		add("min_pods", "%d must be >= 1", c.MinPods)
-	}
-	if c.MinRestartedPods < 1 {
-		add("min_restarted_pods", "%d must be >= 1", c.MinRestartedPods)
-	}
-
-	ratios := []struct {
-		key string
-		v   float64
-	}{{"ratio_warning", c.RatioWarning}, {"ratio_error", c.RatioError}, {"ratio_critical", c.RatioCritical}}
-	prev := -1 // the last ratio in range, to compare the next one with
-	for i, r := range ratios {
-		if !(r.v > 0 && r.v <= 1) { // also rejects NaN
-			add(r.key, "%v must be in (0, 1]", r.v)
-			continue
-		}
-		if prev >= 0 && r.v < ratios[prev].v {
-			add(r.key, "%v must be >= %s %v", r.v, ratios[prev].key, ratios[prev].v)
-		}
-		prev = i
-	}
-
-	c.checkAnalysis(add)
-
-	if c.DatakitURL != "" {
-		if err := datakit.CheckURL(c.DatakitURL); err != nil {
-			add("datakit_url", "%q %w", datakit.RedactURL(c.DatakitURL), err)
-		}
-		if c.QueueDir == "" {
-			add("queue_dir", "must not be empty when datakit_url is set")
-		}
-	}
-	c.checkTLS(add)
-	if c.QueueMaxBytes <= 0 {
-		add("queue_max_bytes", "%d must be > 0", c.QueueMaxBytes)
-	}
-
-	if msgs := validation.IsDNS1123Subdomain(c.ElectionLeaseName); len(msgs) > 0 {
-		add("election_lease_name", "%q is not a valid Lease name: %s", c.ElectionLeaseName, strings.Join(msgs, "; "))
-	}
-	if c.ElectionLeaseNamespace != "" {
-		if msgs := validation.IsDNS1123Label(c.ElectionLeaseNamespace); len(msgs) > 0 {
-			add("election_lease_namespace", "%q is not a valid namespace name: %s", c.ElectionLeaseNamespace, strings.Join(msgs, "; "))
-		}
-	}
-
+	c.checkCluster(add)
+	c.checkDetection(add)
+	c.checkOutput(add)
+	c.checkLogs(add)
+	c.checkElection(add)
 	if c.Listen != "" {
 		if err := checkListen(c.Listen); err != nil {
 			add("listen", "%q %w", c.Listen, err)
-		}
-	}
-
-	if err := output.CheckTagSet(c.ExtraTags); err != nil {
-		add("tags", "%v", err)
-	}
-	for _, k := range slices.Sorted(maps.Keys(c.ExtraTags)) {
-		if err := output.CheckTagKey(k); err != nil {
-			add("tags", "key %q %v", k, err)
-		}
-		if err := output.CheckTagValue(c.ExtraTags[k]); err != nil {
-			add("tags."+k, "%q %v", c.ExtraTags[k], err)
 		}
 	}
 	return errors.Join(errs...)
@@ -251,58 +154,16 @@ type keyError struct {
 func (e *keyError) Error() string { return e.key + ": " + e.err.Error() }
 func (e *keyError) Unwrap() error { return e.err }
 
-// checkNamespaces validates namespaces and exclude_namespaces: valid names,
-// no duplicates, and no namespace in both lists.
-func (c *Config) checkNamespaces(add func(key, format string, args ...any)) {
-	lists := []struct {
-		key   string
-		names []string
-	}{{"namespaces", c.Namespaces}, {"exclude_namespaces", c.ExcludeNamespaces}}
-	for _, l := range lists {
-		seen := make(map[string]int, len(l.names))
-		for i, ns := range l.names {
-			key := fmt.Sprintf("%s[%d]", l.key, i)
-			if msgs := validation.IsDNS1123Label(ns); len(msgs) > 0 {
-				add(key, "%q is not a valid namespace name: %s", ns, strings.Join(msgs, "; "))
-			}
-			if j, dup := seen[ns]; dup {
-				add(key, "%q duplicates %s[%d]", ns, l.key, j)
-				continue
-			}
-			seen[ns] = i
+// checkElection validates the Lease's name and namespace.
+func (c *Config) checkElection(add func(key, format string, args ...any)) {
+	if msgs := validation.IsDNS1123Subdomain(c.ElectionLeaseName); len(msgs) > 0 {
+		add("election_lease_name", "%q is not a valid Lease name: %s", c.ElectionLeaseName, strings.Join(msgs, "; "))
+	}
+	if c.ElectionLeaseNamespace != "" {
+		if msgs := validation.IsDNS1123Label(c.ElectionLeaseNamespace); len(msgs) > 0 {
+			add("election_lease_namespace", "%q is not a valid namespace name: %s", c.ElectionLeaseNamespace, strings.Join(msgs, "; "))
 		}
 	}
-	for i, ns := range c.Namespaces {
-		// Report each overlapping name once, at its first occurrence.
-		if j := slices.Index(c.ExcludeNamespaces, ns); j >= 0 && slices.Index(c.Namespaces, ns) == i {
-			add(fmt.Sprintf("namespaces[%d]", i), "%q is also excluded by exclude_namespaces[%d]", ns, j)
-		}
-	}
-}
-
-// checkPathElement reports why s cannot name a directory inside another.
-func checkPathElement(s string) error {
-	if s == "." || s == ".." || strings.ContainsAny(s, `/\`) {
-		return errors.New(`must not be "." or ".." nor contain a slash or backslash`)
-	}
-	return nil
-}
-
-// checkReadable reports whether path is a file that can be opened.
-func checkReadable(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if info.IsDir() {
-		return fmt.Errorf("%s is a directory", path)
-	}
-	return nil
 }
 
 // checkListen reports why s is not a host:port address to listen on.

@@ -120,9 +120,9 @@ func load(files []string, environ []string) ([]*Config, error) {
 	return cfgs, nil
 }
 
-// checkDistinct reports keys that must differ between blocks: cluster_name
-// and listen. (Blocks share queue_dir: each cluster queues in a subdirectory
-// named after cluster_name.)
+// checkDistinct reports keys that must differ between blocks: cluster_name.
+// (Blocks share queue_dir: each cluster queues in a subdirectory named after
+// cluster_name; and listen: one HTTP server serves every cluster on it.)
 func checkDistinct(blocks []*block, fromEnv map[string]string) []error {
 	var errs []error
 	for _, d := range []struct {
@@ -130,7 +130,6 @@ func checkDistinct(blocks []*block, fromEnv map[string]string) []error {
 		value func(c *Config) string // "" is not compared
 	}{
 		{"cluster_name", func(c *Config) string { return c.ClusterName }},
-		{"listen", func(c *Config) string { return c.Listen }},
 	} {
 		first := make(map[string]*block)
 		for _, b := range blocks {

@@ -1,6 +1,7 @@
 package input
 
 import (
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -428,6 +429,29 @@ func TestValidate(t *testing.T) {
 			[]string{`tags: key "" must not be empty`, `tags.team: "" must not be empty`}},
 		{"cluster_name_k8s tag", func(c *Config) { c.ExtraTags = map[string]string{"cluster_name_k8s": "x"} },
 			[]string{`tags: key "cluster_name_k8s" is written by the agent itself`}},
+		// The rules output applies when it starts, which a check that
+		// passed must not leave to fail then.
+		{"tag key with a dot", func(c *Config) { c.ExtraTags = map[string]string{"team.name": "x"} },
+			[]string{`tags: key "team.name" must not contain a dot`}},
+		{"tag key source", func(c *Config) { c.ExtraTags = map[string]string{"source": "x"} },
+			[]string{`tags: key "source" is reserved: DataKit makes the measurement the event's source`}},
+		{"tag key of the schema", func(c *Config) { c.ExtraTags = map[string]string{"restart_ratio": "x"} },
+			[]string{`tags: key "restart_ratio" is written by the agent itself`}},
+		{"tag value over 1 KiB", func(c *Config) { c.ExtraTags = map[string]string{"team": strings.Repeat("x", 1025)} },
+			[]string{`tags.team: "` + strings.Repeat("x", 1025) + `" must be at most 1024 bytes`}},
+		{"tag value not UTF-8", func(c *Config) { c.ExtraTags = map[string]string{"team": "\xff"} },
+			[]string{`tags.team: "\xff" must be valid UTF-8`}},
+		{"too many tags", func(c *Config) {
+			for i := range 201 {
+				c.ExtraTags[fmt.Sprintf("t%03d", i)] = "x"
+			}
+		}, []string{"tags: 201 tags of 1005 bytes: must be at most 200 tags of 16384 bytes"}},
+		{"cluster name over 1 KiB", func(c *Config) { c.ClusterName = strings.Repeat("c", 1025) },
+			[]string{`cluster_name: "` + strings.Repeat("c", 1025) + `" must be at most 1024 bytes`}},
+		{"unknown language", func(c *Config) { c.Language = "fr" },
+			[]string{`language: "fr" must be one of ["en" "zh"]`}},
+		{"unknown context", func(c *Config) { c.Kubeconfig, c.Context = "testdata/kubeconfig", "nope" },
+			[]string{`context: kubeconfig testdata/kubeconfig, context "nope": context "nope" does not exist`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/k8s-pod-restart/k8s-pod-restart/detect"
@@ -25,7 +26,7 @@ func TestDecisionLogLines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &cluster{cfg: DefaultConfig(), log: log, clock: clocktesting.NewFakeClock(srvT0), writer: w, metrics: newAgentMetrics("v-test")}
+	c := &cluster{cfg: DefaultConfig(), log: log, clock: clocktesting.NewFakeClock(srvT0), writer: w, metrics: newAgentMetrics(prometheus.NewRegistry())}
 	id := func(n int) string { return "event-" + strings.Repeat("0", 31) + string(rune('0'+n)) }
 	decision := func(k detect.Kind, ns string, level detect.Level, n int) detect.Decision {
 		return detect.Decision{

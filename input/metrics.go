@@ -27,13 +27,14 @@ const (
 // categories the output writes to.
 var outputCategories = []string{"keyevent", "metric"}
 
-// agentMetrics are one cluster's self-metrics, in a registry of their own
-// (never the global one) that the cluster's HTTP server serves. The counters
+// agentMetrics are one cluster's self-metrics, registered (never in the
+// global registry) with the cluster's label in the registry of the HTTP
+// server its block's listen address names. The counters
 // and histograms below are updated by the cluster's goroutines and are safe
 // for concurrent use; everything else is read from its source when scraped
 // (see statsCollector).
 type agentMetrics struct {
-	reg *prometheus.Registry
+	reg prometheus.Registerer // where the cluster's series go, labelled
 
 	evaluations *prometheus.CounterVec // by trigger
 	events      *prometheus.CounterVec // by decision kind
@@ -42,9 +43,39 @@ type agentMetrics struct {
 	podLists    prometheus.Counter
 }
 
-func newAgentMetrics(version string) *agentMetrics {
+// newProcessRegistry returns a registry holding the series of the process
+// rather than of a cluster: the build, the Go runtime and the process's
+// resources.
+func newProcessRegistry(version string) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: metricNamespace, Name: "build_info",
+		Help:        "Always 1; the labels are the agent's version and the Go version that built it.",
+		ConstLabels: prometheus.Labels{"version": version, "go_version": runtime.Version()},
+	})
+	buildInfo.Set(1)
+	reg.MustRegister(buildInfo,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return reg
+}
+
+// labelCluster labels every series of a cluster, so that the clusters whose
+// blocks share a listen address share one /metrics.
+const labelCluster = "cluster_name_k8s"
+
+// clusterRegisterer returns reg for the series of one cluster: each gets the
+// cluster's label.
+func clusterRegisterer(reg prometheus.Registerer, cluster string) prometheus.Registerer {
+	return prometheus.WrapRegistererWith(prometheus.Labels{labelCluster: cluster}, reg)
+}
+
+// newAgentMetrics registers one cluster's series in reg (see
+// clusterRegisterer).
+func newAgentMetrics(reg prometheus.Registerer) *agentMetrics {
 	m := &agentMetrics{
-		reg: prometheus.NewRegistry(),
+		reg: reg,
 		evaluations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricNamespace, Name: "namespace_evaluations_total",
 			Help: "Namespace evaluations: every namespace with pods at each interval, and the namespaces whose pods changed shortly after they changed.",
@@ -68,12 +99,6 @@ func newAgentMetrics(version string) *agentMetrics {
 			Help: "Pod lists sent to the API server: one per informer at start, then one per relist after a watch failed or expired.",
 		}),
 	}
-	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
-		Namespace: metricNamespace, Name: "build_info",
-		Help:        "Always 1; the labels are the agent's version and the Go version that built it.",
-		ConstLabels: prometheus.Labels{"version": version, "go_version": runtime.Version()},
-	})
-	buildInfo.Set(1)
 	// Every label value exists from the start, at 0, so that rates and
 	// absent() work before the first occurrence.
 	for _, t := range []string{triggerInterval, triggerChange} {
@@ -85,11 +110,7 @@ func newAgentMetrics(version string) *agentMetrics {
 	for _, c := range outputCategories {
 		m.sendLatency.WithLabelValues(c)
 	}
-	m.reg.MustRegister(
-		m.evaluations, m.events, m.reaction, m.sendLatency, m.podLists, buildInfo,
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	)
+	m.reg.MustRegister(m.evaluations, m.events, m.reaction, m.sendLatency, m.podLists)
 	return m
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/k8s-pod-restart/k8s-pod-restart/collect"
@@ -121,7 +122,8 @@ k8s_pod_restart_leader 1
 // TestWroteAndEvaluated checks the counters and the reaction histogram that
 // the cluster's loop feeds.
 func TestWroteAndEvaluated(t *testing.T) {
-	m := newAgentMetrics("v-test")
+	reg := prometheus.NewRegistry()
+	m := newAgentMetrics(reg)
 	changed := map[string]time.Time{"shop": srvT0, "cart": srvT0.Add(40 * time.Millisecond)}
 	decisions := []detect.Decision{
 		{Kind: detect.KindAnomaly, Stats: detect.Stats{Namespace: "shop"}},
@@ -168,13 +170,13 @@ k8s_pod_restart_reaction_seconds_bucket{le="+Inf"} 2
 k8s_pod_restart_reaction_seconds_sum 0.08
 k8s_pod_restart_reaction_seconds_count 2
 `
-	if err := testutil.GatherAndCompare(m.reg, strings.NewReader(want),
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
 		"k8s_pod_restart_events_total", "k8s_pod_restart_namespace_evaluations_total", "k8s_pod_restart_reaction_seconds"); err != nil {
 		t.Error(err)
 	}
 
 	m.observeSend("keyevent", 30*time.Millisecond)
-	if n, err := testutil.GatherAndCount(m.reg, "k8s_pod_restart_output_send_seconds"); err != nil || n != 2 {
+	if n, err := testutil.GatherAndCount(reg, "k8s_pod_restart_output_send_seconds"); err != nil || n != 2 {
 		t.Errorf("send latency series: %d, %v; want one per category", n, err)
 	}
 	if got := testutil.ToFloat64(m.podLists); got != 0 {
@@ -202,7 +204,7 @@ func TestCountLists(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.method+" "+tc.url, func(t *testing.T) {
-			m := newAgentMetrics("v-test")
+			m := newAgentMetrics(prometheus.NewRegistry())
 			sent := 0
 			rt := m.countLists(roundTripperFunc(func(*http.Request) (*http.Response, error) {
 				sent++
@@ -228,9 +230,10 @@ func TestCountLists(t *testing.T) {
 
 // TestMetricsLint runs Prometheus' linter on every series of the agent.
 func TestMetricsLint(t *testing.T) {
-	m := newAgentMetrics("v-test")
-	m.reg.MustRegister(newStatsCollector(srvSources(), func() time.Time { return srvT0 }))
-	problems, err := testutil.GatherAndLint(m.reg)
+	srv := &server{reg: newProcessRegistry("v-test")}
+	newAgentMetrics(srv.registerer("prod"))
+	srv.add("prod", srvSources(), func() time.Time { return srvT0 })
+	problems, err := testutil.GatherAndLint(srv.reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,13 +249,13 @@ func TestMetricsLint(t *testing.T) {
 }
 
 func TestBuildInfo(t *testing.T) {
-	m := newAgentMetrics("v1.2.3")
+	reg := newProcessRegistry("v1.2.3")
 	want := `
 # HELP k8s_pod_restart_build_info Always 1; the labels are the agent's version and the Go version that built it.
 # TYPE k8s_pod_restart_build_info gauge
 k8s_pod_restart_build_info{go_version="` + runtime.Version() + `",version="v1.2.3"} 1
 `
-	if err := testutil.GatherAndCompare(m.reg, strings.NewReader(want), "k8s_pod_restart_build_info"); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "k8s_pod_restart_build_info"); err != nil {
 		t.Error(err)
 	}
 }

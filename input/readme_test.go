@@ -168,9 +168,10 @@ func TestREADMEEnvironment(t *testing.T) {
 // returns them, as a Markdown table.
 func metricsMarkdown(t *testing.T) string {
 	t.Helper()
-	m := newAgentMetrics("v-test")
-	m.reg.MustRegister(newStatsCollector(srvSources(), func() time.Time { return srvT0 }))
-	families, err := m.reg.Gather()
+	srv := &server{reg: newProcessRegistry("v-test")}
+	newAgentMetrics(srv.registerer("prod"))
+	srv.add("prod", srvSources(), func() time.Time { return srvT0 })
+	families, err := srv.reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}

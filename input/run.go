@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 
 	"github.com/k8s-pod-restart/k8s-pod-restart/collect"
@@ -39,18 +40,73 @@ type RunOptions struct {
 	Version string
 }
 
-// Run watches every configured cluster until ctx ends. It returns the first
-// error that stops a cluster's watch; the others are then stopped too.
+// ErrBadConfig marks the errors of Run caused by the configuration itself.
+var ErrBadConfig = errors.New("bad configuration")
+
+// Run watches every configured cluster until ctx ends. Like Telegraf's
+// Init, it first validates every config, then builds every cluster, and
+// connects to nothing until all of that succeeded; a config error wraps
+// ErrBadConfig. Blocks sharing a listen address share one HTTP server. It
+// returns the first error that stops a cluster's watch; the others are then
+// stopped too.
 func Run(ctx context.Context, cfgs []*Config, log *slog.Logger, opts RunOptions) error {
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}
-	g, ctx := errgroup.WithContext(ctx)
+	var errs []error
+	seen := make(map[string]bool, len(cfgs))
 	for _, cfg := range cfgs {
-		log := log.With("cluster", cfg.ClusterName)
+		if err := cfg.Validate(); err != nil {
+			errs = append(errs, prefixErrors("cluster "+cfg.ClusterName, err))
+		}
+		// Each cluster's queue directory and series are named after it.
+		if seen[cfg.ClusterName] {
+			errs = append(errs, fmt.Errorf("cluster %s: cluster_name: used by another block", cfg.ClusterName))
+		}
+		seen[cfg.ClusterName] = true
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w:\n%w", ErrBadConfig, err)
+	}
+
+	servers := make(map[string]*server)
+	closeServers := func() {
+		for _, s := range servers {
+			s.close()
+		}
+	}
+	for _, cfg := range cfgs {
+		if _, ok := servers[cfg.Listen]; ok || cfg.Listen == "" {
+			continue
+		}
+		s, err := listenHTTP(cfg.Listen, opts.Version, log)
+		if err != nil {
+			closeServers()
+			return err
+		}
+		servers[cfg.Listen] = s
+	}
+	var clusters []*cluster
+	for _, cfg := range cfgs {
+		c, err := newCluster(ctx, cfg, log.With("cluster", cfg.ClusterName), opts, servers[cfg.Listen])
+		if err != nil {
+			for _, c := range clusters {
+				c.close(ctx)
+			}
+			closeServers()
+			return fmt.Errorf("cluster %s: %w", cfg.ClusterName, err)
+		}
+		clusters = append(clusters, c)
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	for _, s := range servers {
+		g.Go(func() error { return s.run(gctx, opts.Clock.Now) })
+	}
+	for _, c := range clusters {
 		g.Go(func() error {
-			if err := runCluster(ctx, cfg, log, opts); err != nil {
-				return fmt.Errorf("cluster %s: %w", cfg.ClusterName, err)
+			if err := c.run(gctx); err != nil {
+				return fmt.Errorf("cluster %s: %w", c.cfg.ClusterName, err)
 			}
 			return nil
 		})
@@ -73,21 +129,25 @@ func detectConfig(c *Config) detect.Config {
 	}
 }
 
-func runCluster(ctx context.Context, cfg *Config, log *slog.Logger, opts RunOptions) error {
+// newCluster builds the agent of one cluster from a valid cfg: clients,
+// detector, output (whose disk queue it opens), watchers and state store,
+// and adds it to srv (nil: no HTTP server). It connects to nothing. Every
+// error it can return for a configuration, Validate reports first
+// (TestValidateCoversStartup).
+func newCluster(ctx context.Context, cfg *Config, log *slog.Logger, opts RunOptions, srv *server) (*cluster, error) {
 	restCfg, err := collect.Connect(cfg.Kubeconfig, cfg.Context)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	metrics := newAgentMetrics(opts.Version)
+	metrics := newAgentMetrics(srv.registerer(cfg.ClusterName))
 	restCfg.Wrap(metrics.countLists)
-	srv, err := listenHTTP(cfg.Listen, log)
-	if err != nil {
-		return err
-	}
-	defer srv.close()
 	client, err := kubernetes.NewForConfig(restCfg)
 	if err != nil {
-		return fmt.Errorf("kubernetes client: %w", err)
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	dc := detectConfig(cfg)
+	if err := dc.Validate(); err != nil {
+		return nil, fmt.Errorf("detection rules: %w", err)
 	}
 	queueDir := ""
 	if cfg.DatakitURL != "" {
@@ -105,45 +165,72 @@ func runCluster(ctx context.Context, cfg *Config, log *slog.Logger, opts RunOpti
 		ObserveSend:   metrics.observeSend,
 	}, log)
 	if err != nil {
-		return fmt.Errorf("output: %w", err)
+		return nil, fmt.Errorf("output: %w", err)
 	}
 
 	c := &cluster{
 		cfg:      cfg,
 		log:      log,
 		clock:    opts.Clock,
-		detector: detect.New(detectConfig(cfg)),
+		client:   client,
+		detector: detect.New(dc),
 		writer:   writer,
 		metrics:  metrics,
 		self:     newSelfSampler(log),
 		dirty:    make(map[string]time.Time),
 		kick:     make(chan struct{}, 1),
 	}
-	c.watcher = collect.NewWatcher(client, collect.Options{
+	if err := c.build(restCfg, queueDir); err != nil {
+		c.close(ctx)
+		return nil, err
+	}
+	srv.add(cfg.ClusterName, c.sources(), opts.Clock.Now)
+	return c, nil
+}
+
+// build makes the cluster's watchers and state store.
+func (c *cluster) build(restCfg *rest.Config, queueDir string) error {
+	cfg := c.cfg
+	var err error
+	c.watcher, err = collect.NewWatcher(c.client, collect.Options{
 		Namespaces:        cfg.Namespaces,
 		ExcludeNamespaces: cfg.ExcludeNamespaces,
 		LabelSelector:     cfg.PodLabelSelector,
-	}, c, log)
-	if c.rca, err = newAnalysis(restCfg, client, cfg, c, log); err != nil {
+	}, c, c.log)
+	if err != nil {
 		return err
 	}
-
-	leaseNS := ""
+	if c.rca, err = newAnalysis(restCfg, c.client, cfg, c, c.log); err != nil {
+		return err
+	}
 	if cfg.Election {
-		if leaseNS, err = c.leaseNamespace(); err != nil {
+		if c.leaseNS, err = c.leaseNamespace(); err != nil {
 			return err
 		}
 	}
-	c.store = newStateStore(cfg, client, leaseNS, queueDir)
+	c.store = newStateStore(cfg, c.client, c.leaseNS, queueDir)
+	return nil
+}
 
+// close releases what newCluster opened, for a cluster that never runs: a
+// start that failed must not try to send what an earlier run queued, so
+// the output closes with an ended context and its queue stays on disk.
+func (c *cluster) close(ctx context.Context) {
+	closeCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	cancel()
+	if err := c.writer.Close(closeCtx); err != nil {
+		c.log.Debug("output closed before it ran", "err", err)
+	}
+}
+
+// run watches the cluster until ctx ends, then flushes the output within
+// closeGrace. It returns nil when ctx ended it.
+func (c *cluster) run(ctx context.Context) error {
+	cfg := c.cfg
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return c.watcher.Run(gctx) })
 	g.Go(func() error { return c.rca.run(gctx, c.watcher) })
-	g.Go(func() error { return writer.Run(gctx) })
-	if srv != nil {
-		h := c.httpHandler()
-		g.Go(func() error { return srv.run(gctx, h) })
-	}
+	g.Go(func() error { return c.writer.Run(gctx) })
 	g.Go(func() error {
 		if c.watcher.WaitForSync(gctx) {
 			c.log.Info("pod caches synced; watching", "namespaces", cfg.Namespaces, "exclude_namespaces", cfg.ExcludeNamespaces)
@@ -154,14 +241,14 @@ func runCluster(ctx context.Context, cfg *Config, log *slog.Logger, opts RunOpti
 		if !cfg.Election {
 			return c.lead(gctx)
 		}
-		return c.elect(gctx, client, leaseNS, c.lead)
+		return c.elect(gctx, c.client, c.leaseNS, c.lead)
 	})
-	err = g.Wait()
+	err := g.Wait()
 
 	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeGrace)
 	defer cancel()
-	if cerr := writer.Close(closeCtx); cerr != nil {
-		log.Warn("output not fully flushed; the rest stays queued on disk", "err", cerr)
+	if cerr := c.writer.Close(closeCtx); cerr != nil {
+		c.log.Warn("output not fully flushed; the rest stays queued on disk", "err", cerr)
 	}
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return nil
@@ -174,6 +261,8 @@ type cluster struct {
 	cfg      *Config
 	log      *slog.Logger
 	clock    clock.WithTicker
+	client   kubernetes.Interface
+	leaseNS  string // the namespace of the election Lease; "" without election
 	detector *detect.Detector
 	watcher  *collect.Watcher
 	writer   *datakit.Writer
@@ -182,6 +271,10 @@ type cluster struct {
 	metrics  *agentMetrics // nil: none
 	self     *selfSampler  // nil: no k8s_pod_restart_agent points
 	rca      *analysis     // what the root-cause analysis reads besides pods
+
+	// unqueued are the decisions whose events output did not take yet, to
+	// write again with the next batch; owned by the goroutine of lead.
+	unqueued []detect.Decision
 
 	// mu guards dirty: the namespaces changed since their last evaluation,
 	// filled by informer handlers and drained by loop.
@@ -294,6 +387,16 @@ func (c *cluster) evaluateChanged(ctx context.Context) {
 // write logs the decisions, one line each, and writes the batch; changed
 // are the namespaces whose change led to it, for the reaction time (nil for
 // none).
+//
+// The replay contract: a decision's event is pending from the moment it is
+// decided until output has queued it (or, without DataKit, written it).
+// Every pending event is saved with the fault state before each attempt, so
+// that a crash replays it at the next start, and is attempted again with
+// every later batch of this run. Events go to output apart from the metrics,
+// so that a failure of the metrics alone never leaves queued events pending
+// (they would be sent twice). An event thus arrives once or, when the agent
+// died between queuing it and saving that it did, again with the same
+// df_event_id.
 func (c *cluster) write(ctx context.Context, b output.Batch, changed map[string]time.Time) {
 	c.rca.enrich(ctx, b.Decisions)
 	for i := range b.Decisions {
@@ -302,25 +405,61 @@ func (c *cluster) write(ctx context.Context, b output.Batch, changed map[string]
 			"namespace", d.Stats.Namespace, "fault_level", d.Level.String(), "fault_id", d.Fault.ID, "event_id", d.EventID,
 			"restarted_pods", d.Stats.RestartedPods, "pods", d.Stats.Pods, "ratio", d.Stats.Ratio)
 	}
-	// The decisions are remembered as pending until their events are
-	// queued: a crash in between replays them at the next start.
-	persist := c.store != nil && len(b.Decisions) > 0
-	if persist {
-		pending := make([]detect.Pending, len(b.Decisions))
-		for i := range b.Decisions {
-			pending[i] = b.Decisions[i].Pending()
+	if len(c.unqueued) > 0 {
+		c.log.Info("writing again the events output did not take", "events", len(c.unqueued))
+	}
+	events := append(c.unqueued, b.Decisions...)
+	c.unqueued = nil
+	if len(events) > 0 {
+		if c.store != nil {
+			pending := make([]detect.Pending, len(events))
+			for i := range events {
+				pending[i] = events[i].Pending()
+			}
+			c.saveState(ctx, faultState{Faults: c.detector.Faults(), Pending: pending})
 		}
-		c.saveState(ctx, faultState{Faults: c.detector.Faults(), Pending: pending})
+		if !c.writeEvents(ctx, output.Batch{At: b.At, Decisions: events}) {
+			c.unqueued = events
+		} else {
+			now := c.clock.Now()
+			c.metrics.wrote(events[:len(events)-len(b.Decisions)], nil, now) // written again: no reaction time
+			c.metrics.wrote(b.Decisions, changed, now)
+			if c.store != nil {
+				c.saveState(ctx, faultState{Faults: c.detector.Faults()})
+			}
+		}
 	}
-	if err := c.writer.Write(ctx, b); err != nil {
-		c.log.Error("writing to output failed; pending events will be replayed at the next start", "err", err,
-			"events", len(b.Decisions), "metrics", len(b.Stats))
-		return
+	if len(b.Stats) > 0 || b.Agent != nil {
+		if err := c.writer.Write(ctx, output.Batch{At: b.At, Stats: b.Stats, Agent: b.Agent}); err != nil {
+			c.log.Error("writing metrics to output failed", "err", err, "metrics", len(b.Stats))
+		}
 	}
-	c.metrics.wrote(b.Decisions, changed, c.clock.Now())
-	if persist {
-		c.saveState(ctx, faultState{Faults: c.detector.Faults()})
+}
+
+// writeEvents writes a batch of events alone and reports whether output took
+// them: queued them (with DataKit) or wrote them (without), or skipped them
+// all as impossible to encode, which no later attempt would change. An
+// error alone does not tell: output reports the events it skipped while it
+// queues the others. Its counters do: only this goroutine writes events.
+func (c *cluster) writeEvents(ctx context.Context, b output.Batch) bool {
+	before := c.writer.Stats().Events
+	err := c.writer.Write(ctx, b)
+	after := c.writer.Stats().Events
+	taken := after.Queued > before.Queued || (c.cfg.DatakitURL == "" && after.Sent > before.Sent)
+	unencodable := after.Invalid-before.Invalid == uint64(len(b.Decisions))
+	switch {
+	case err == nil:
+		return true
+	case taken:
+		c.log.Error("some events could not be encoded; the others are queued", "err", err, "events", len(b.Decisions))
+		return true
+	case unencodable:
+		c.log.Error("no event could be encoded; dropping them", "err", err, "events", len(b.Decisions))
+		return true
 	}
+	c.log.Error("writing events to output failed; they are written again with the next batch, or at the next start",
+		"err", err, "events", len(b.Decisions))
+	return false
 }
 
 // restore reinstates the faults an earlier run left open and writes again

@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -90,19 +92,19 @@ func (s *sources) outputCheck(now time.Time) check {
 	}
 }
 
-// newHandler serves /healthz, /readyz and /metrics from src and reg.
+// newHandler serves /healthz, /readyz and /metrics from readiness and reg.
 //
 // /healthz answers 200 while the process serves HTTP. /readyz answers 200
 // when every check passes and 503 otherwise, with one line per check either
 // way. /metrics serves reg in Prometheus' text format.
-func newHandler(src *sources, reg *prometheus.Registry, now func() time.Time) http.Handler {
+func newHandler(readiness func(now time.Time) []check, reg prometheus.Gatherer, now func() time.Time) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		checks := src.readiness(now())
+		checks := readiness(now())
 		var b strings.Builder
 		ready := true
 		for _, c := range checks {
@@ -128,16 +130,30 @@ func newHandler(src *sources, reg *prometheus.Registry, now func() time.Time) ht
 	return mux
 }
 
-// server is one cluster's HTTP server.
+// server is the HTTP server of one listen address. The clusters whose blocks
+// name that address (by default all of them) share it: one /metrics with
+// each cluster's series labelled, one /readyz ready when every cluster is.
 type server struct {
 	ln  net.Listener
 	log *slog.Logger
+	reg *prometheus.Registry // the process's series, and each cluster's labelled
+
+	// mu guards clusters, added by Run while it builds the clusters and
+	// read by the /readyz handler.
+	mu       sync.Mutex
+	clusters []namedSources
+}
+
+// namedSources are one cluster's sources and its name.
+type namedSources struct {
+	name string
+	src  *sources
 }
 
 // listenHTTP opens addr at once, so that an address in use fails the start
 // rather than a later goroutine; it returns nil when addr is empty (no
 // server). Close it if run is never called.
-func listenHTTP(addr string, log *slog.Logger) (*server, error) {
+func listenHTTP(addr, version string, log *slog.Logger) (*server, error) {
 	if addr == "" {
 		return nil, nil
 	}
@@ -145,7 +161,7 @@ func listenHTTP(addr string, log *slog.Logger) (*server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
-	return &server{ln: ln, log: log}, nil
+	return &server{ln: ln, log: log, reg: newProcessRegistry(version)}, nil
 }
 
 // Addr is the address the server listens on, its port resolved.
@@ -159,17 +175,62 @@ func (s *server) close() {
 	}
 }
 
-// run serves h until ctx ends, then shuts down within shutdownGrace. It
+// registerer returns where a cluster's series go: the server's registry with
+// the cluster's label, or, without a server, a registry nobody reads.
+func (s *server) registerer(cluster string) prometheus.Registerer {
+	if s == nil {
+		return prometheus.NewRegistry()
+	}
+	return clusterRegisterer(s.reg, cluster)
+}
+
+// add serves a cluster: its scrape-time series on /metrics, its checks on
+// /readyz. It does nothing on nil.
+func (s *server) add(cluster string, src *sources, now func() time.Time) {
+	if s == nil {
+		return
+	}
+	s.registerer(cluster).MustRegister(newStatsCollector(src, now))
+	s.mu.Lock()
+	s.clusters = append(s.clusters, namedSources{name: cluster, src: src})
+	s.mu.Unlock()
+}
+
+// readiness runs the checks of every cluster; with several, each check's
+// name starts with its cluster's.
+func (s *server) readiness(now time.Time) []check {
+	s.mu.Lock()
+	clusters := slices.Clone(s.clusters)
+	s.mu.Unlock()
+	var checks []check
+	for _, c := range clusters {
+		for _, ch := range c.src.readiness(now) {
+			if len(clusters) > 1 {
+				ch.name = c.name + "/" + ch.name
+			}
+			checks = append(checks, ch)
+		}
+	}
+	return checks
+}
+
+// run serves until ctx ends, then shuts down within shutdownGrace. It
 // waits for the serving goroutine before it returns.
-func (s *server) run(ctx context.Context, h http.Handler) error {
+func (s *server) run(ctx context.Context, now func() time.Time) error {
 	srv := &http.Server{
-		Handler:           h,
+		Handler:           newHandler(s.readiness, s.reg, now),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
-	s.log.Info("serving /healthz, /readyz and /metrics", "addr", s.Addr())
+	s.mu.Lock()
+	names := make([]string, len(s.clusters))
+	for i, c := range s.clusters {
+		names[i] = c.name
+	}
+	s.mu.Unlock()
+	s.log.Info("serving /healthz, /readyz and /metrics", "addr", s.Addr(), "clusters", names)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(s.ln) }()
 	select {
@@ -204,12 +265,4 @@ func (c *cluster) sources() *sources {
 		src.election = c.Role
 	}
 	return src
-}
-
-// httpHandler registers the scrape-time series in the cluster's registry and
-// returns the handler of its HTTP server.
-func (c *cluster) httpHandler() http.Handler {
-	src := c.sources()
-	c.metrics.reg.MustRegister(newStatsCollector(src, c.clock.Now))
-	return newHandler(src, c.metrics.reg, c.clock.Now)
 }

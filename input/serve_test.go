@@ -144,9 +144,10 @@ func TestHandler(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m := newAgentMetrics("v-test")
-			m.reg.MustRegister(newStatsCollector(tc.src, func() time.Time { return srvT0 }))
-			h := newHandler(tc.src, m.reg, func() time.Time { return srvT0 })
+			srv := &server{reg: newProcessRegistry("v-test")}
+			newAgentMetrics(srv.registerer("prod"))
+			srv.add("prod", tc.src, func() time.Time { return srvT0 })
+			h := newHandler(srv.readiness, srv.reg, func() time.Time { return srvT0 })
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, nil))
 			if rec.Code != tc.wantCode {
@@ -162,7 +163,7 @@ func TestHandler(t *testing.T) {
 // TestServer runs the server on a free port, talks to it and stops it.
 func TestServer(t *testing.T) {
 	t.Run("no address, no server", func(t *testing.T) {
-		s, err := listenHTTP("", slog.New(slog.DiscardHandler))
+		s, err := listenHTTP("", "v-test", slog.New(slog.DiscardHandler))
 		if s != nil || err != nil {
 			t.Errorf("listenHTTP(\"\") = %v, %v; want nil, nil", s, err)
 		}
@@ -174,21 +175,20 @@ func TestServer(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer ln.Close()
-		if s, err := listenHTTP(ln.Addr().String(), slog.New(slog.DiscardHandler)); err == nil {
+		if s, err := listenHTTP(ln.Addr().String(), "v-test", slog.New(slog.DiscardHandler)); err == nil {
 			s.close()
 			t.Errorf("listenHTTP on a port in use succeeded")
 		}
 	})
 	t.Run("serves until the context ends", func(t *testing.T) {
-		s, err := listenHTTP("127.0.0.1:0", slog.New(slog.DiscardHandler))
+		s, err := listenHTTP("127.0.0.1:0", "v-test", slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatal(err)
 		}
-		src := srvSources()
-		m := newAgentMetrics("v-test")
+		s.add("prod", srvSources(), func() time.Time { return srvT0 })
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan error, 1)
-		go func() { done <- s.run(ctx, newHandler(src, m.reg, func() time.Time { return srvT0 })) }()
+		go func() { done <- s.run(ctx, func() time.Time { return srvT0 }) }()
 
 		resp, err := http.Get("http://" + s.Addr() + "/healthz")
 		if err != nil {

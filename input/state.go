@@ -12,8 +12,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/k8s-pod-restart/k8s-pod-restart/detect"
+	"github.com/k8s-pod-restart/k8s-pod-restart/internal/atomicfile"
 )
 
 // faultState is what of a cluster's detection must survive an agent restart
@@ -55,47 +57,20 @@ func (f fileStore) Load(context.Context) (faultState, error) {
 	return s, nil
 }
 
-// Save replaces the file atomically: a temporary file, fsynced, renamed, and
-// the directory fsynced, so a crash leaves the old state or the new one.
+// Save replaces the file atomically (atomicfile.WriteFile), so that a crash
+// or a failed write leaves the old state or the new one.
 func (f fileStore) Save(_ context.Context, s faultState) error {
 	b, err := json.Marshal(s)
 	if err != nil {
 		return fmt.Errorf("encode fault state: %w", err)
 	}
-	dir := filepath.Dir(f.path)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := os.MkdirAll(filepath.Dir(f.path), 0o750); err != nil {
 		return fmt.Errorf("fault state directory: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, stateKey+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("save fault state: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
-	if _, err := tmp.Write(b); err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), f.path)
-	}
-	if err == nil {
-		err = syncDir(dir)
-	}
-	if err != nil {
+	if err := atomicfile.WriteFile(f.path, b, 0o640); err != nil {
 		return fmt.Errorf("save fault state: %w", err)
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // configMapStore keeps the state in a ConfigMap of the agent's namespace, so
@@ -125,37 +100,38 @@ func (c configMapStore) Load(ctx context.Context) (faultState, error) {
 
 // Save writes the state, creating the ConfigMap the first time. Only the
 // leader saves, so a conflict means our cached version is stale: the write
-// is retried over the current version.
+// is retried over the current version, as client-go's retry package does.
 func (c configMapStore) Save(ctx context.Context, s faultState) error {
 	b, err := json.Marshal(s)
 	if err != nil {
 		return fmt.Errorf("encode fault state: %w", err)
 	}
 	cms := c.client.CoreV1().ConfigMaps(c.namespace)
-	for attempt := 0; ; attempt++ {
+	retriable := func(err error) bool { return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) }
+	err = retry.OnError(retry.DefaultRetry, retriable, func() error {
 		cm, err := cms.Get(ctx, c.name, metav1.GetOptions{})
-		switch {
-		case apierrors.IsNotFound(err):
+		if apierrors.IsNotFound(err) {
 			cm = &corev1.ConfigMap{
 				ObjectMeta: metav1.ObjectMeta{Name: c.name, Namespace: c.namespace,
 					Labels: map[string]string{"app.kubernetes.io/name": "k8s-pod-restart"}},
 				Data: map[string]string{stateKey: string(b)},
 			}
 			_, err = cms.Create(ctx, cm, metav1.CreateOptions{})
-		case err == nil:
-			cm = cm.DeepCopy()
-			if cm.Data == nil {
-				cm.Data = map[string]string{}
-			}
-			cm.Data[stateKey] = string(b)
-			_, err = cms.Update(ctx, cm, metav1.UpdateOptions{})
+			return err
 		}
-		if err == nil {
-			return nil
+		if err != nil {
+			return err
 		}
-		if attempt < 3 && (apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)) {
-			continue
+		cm = cm.DeepCopy()
+		if cm.Data == nil {
+			cm.Data = map[string]string{}
 		}
+		cm.Data[stateKey] = string(b)
+		_, err = cms.Update(ctx, cm, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("save fault state configmap %s/%s: %w", c.namespace, c.name, err)
 	}
+	return nil
 }

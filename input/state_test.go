@@ -1,6 +1,7 @@
 package input
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,7 +9,13 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/k8s-pod-restart/k8s-pod-restart/detect"
 )
@@ -74,5 +81,69 @@ func TestFileStoreCorrupt(t *testing.T) {
 	}
 	if _, err := (fileStore{path: path}).Load(t.Context()); err == nil || !strings.Contains(err.Error(), path) {
 		t.Errorf("Load of a corrupt file = %v, want an error naming %s", err, path)
+	}
+}
+
+// TestConfigMapStoreRetries: a conflicting Update or a Create that lost a
+// race is retried over the current version; other errors are not.
+func TestConfigMapStoreRetries(t *testing.T) {
+	conflict := apierrors.NewConflict(schema.GroupResource{Resource: "configmaps"}, "s", errors.New("modified"))
+	exists := apierrors.NewAlreadyExists(schema.GroupResource{Resource: "configmaps"}, "s")
+	forbidden := apierrors.NewForbidden(schema.GroupResource{Resource: "configmaps"}, "s", errors.New("rbac"))
+	tests := []struct {
+		name      string
+		existing  bool    // the ConfigMap exists before Save
+		verb      string  // the verb whose first calls fail
+		failures  []error // returned by the first calls of verb
+		wantCalls int     // calls of verb
+		wantErr   bool
+	}{
+		{name: "update conflicts once", existing: true, verb: "update", failures: []error{conflict}, wantCalls: 2},
+		{name: "update conflicts twice", existing: true, verb: "update", failures: []error{conflict, conflict}, wantCalls: 3},
+		{name: "create races", verb: "create", failures: []error{exists}, wantCalls: 1},
+		{name: "update forbidden", existing: true, verb: "update", failures: []error{forbidden}, wantCalls: 1, wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			client := fake.NewClientset()
+			if tc.existing {
+				cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "s", Namespace: "agent"}}
+				if _, err := client.CoreV1().ConfigMaps("agent").Create(t.Context(), cm, metav1.CreateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			calls := 0
+			client.PrependReactor(tc.verb, "configmaps", func(a k8stesting.Action) (bool, runtime.Object, error) {
+				calls++
+				if calls <= len(tc.failures) {
+					err := tc.failures[calls-1]
+					if apierrors.IsAlreadyExists(err) {
+						// The race's winner created it meanwhile.
+						cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "s", Namespace: "agent"}}
+						_ = client.Tracker().Add(cm)
+					}
+					return true, nil, err
+				}
+				return false, nil, nil
+			})
+			s := configMapStore{client: client, namespace: "agent", name: "s"}
+			err := s.Save(t.Context(), sampleState())
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("Save() = %v, want error %v", err, tc.wantErr)
+			}
+			if calls != tc.wantCalls {
+				t.Errorf("%s calls = %d, want %d", tc.verb, calls, tc.wantCalls)
+			}
+			if tc.wantErr {
+				return
+			}
+			got, err := s.Load(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(sampleState(), got); diff != "" {
+				t.Errorf("state after Save (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

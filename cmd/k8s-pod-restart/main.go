@@ -101,7 +101,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	log.Info("starting", "version", version, "config", *configPath, "clusters", len(cfgs))
 	err = input.Run(ctx, cfgs, log, input.RunOptions{Stdout: stdout, Version: version})
-	if err != nil && !errors.Is(err, context.Canceled) {
+	switch {
+	case errors.Is(err, input.ErrBadConfig):
+		fmt.Fprintf(stderr, "%v\n", err)
+		return exitBadConfig
+	case err != nil && !errors.Is(err, context.Canceled):
 		log.Error("stopped", "err", err)
 		return exitFailure
 	}

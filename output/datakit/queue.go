@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/GuanceCloud/cliutils/diskcache"
+	"github.com/k8s-pod-restart/k8s-pod-restart/internal/atomicfile"
 )
 
 // Endpoints of DataKit's write API, also the names of the queue directories.
@@ -156,7 +157,7 @@ func openQueue(root, endpoint string) (*queue, error) {
 	if q.bytes, err = cacheBytes(q.dir); err != nil {
 		return nil, errors.Join(fmt.Errorf("size %s queue: %w", endpoint, err), c.Close())
 	}
-	_ = os.Remove(q.inflight + ".tmp") // a copy that was never completed
+	atomicfile.RemoveTemps(q.inflight) // copies that were never completed
 	if fi, err := os.Stat(q.inflight); err == nil {
 		q.inflightBytes = fi.Size()
 	}
@@ -231,7 +232,7 @@ func (s *store) put(q *queue, rec []byte) (putResult, error) {
 	// failure leaves rec queued; Get rotates the file itself after 3 s.
 	rotErr := q.cache.Rotate()
 	if rotErr == nil {
-		rotErr = syncDir(q.dir) // make the rotation's rename durable too
+		rotErr = atomicfile.SyncDir(q.dir) // make the rotation's rename durable too
 	}
 	select {
 	case q.wake <- struct{}{}:
@@ -278,7 +279,7 @@ func (s *store) take(q *queue) ([]byte, error) {
 	}
 	var rec []byte
 	err := q.cache.Get(func(b []byte) error {
-		if err := writeFileSync(q.inflight, b); err != nil {
+		if err := atomicfile.WriteFile(q.inflight, b, 0o640); err != nil {
 			return err
 		}
 		rec = b // Get allocates a new buffer for every record
@@ -358,42 +359,4 @@ func (s *store) close() error {
 		errs = append(errs, fmt.Errorf("unlock queue directory: %w", err))
 	}
 	return errors.Join(errs...)
-}
-
-// writeFileSync replaces path with data durably: a temporary file, fsynced,
-// renamed over path, and the directory fsynced.
-func writeFileSync(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-// syncDir fsyncs a directory, making renames and creations in it durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

@@ -82,7 +82,7 @@ func TestQueueRecovery(t *testing.T) {
 			})
 			wtMust(t, os.WriteFile(filepath.Join(dir, "metric.inflight"), wtMetricLines(t, "ns-0"), 0o600))
 			// A copy cut short before its rename is no batch.
-			wtMust(t, os.WriteFile(filepath.Join(dir, "metric.inflight.tmp"), []byte("k8s_pod_restart,na"), 0o600))
+			wtMust(t, os.WriteFile(filepath.Join(dir, ".metric.inflight.tmp-123"), []byte("k8s_pod_restart,na"), 0o600))
 		},
 		want: []string{"ns-0", "ns-1"},
 	}, {
@@ -132,7 +132,7 @@ func TestQueueRecovery(t *testing.T) {
 			if diff := cmp.Diff(tc.wantLogs, h.logs.messages(slog.LevelWarn)); diff != "" {
 				t.Errorf("warnings and errors (-want +got):\n%s", diff)
 			}
-			if _, err := os.Stat(filepath.Join(h.cfg.QueueDir, "metric.inflight.tmp")); !os.IsNotExist(err) {
+			if _, err := os.Stat(filepath.Join(h.cfg.QueueDir, ".metric.inflight.tmp-123")); !os.IsNotExist(err) {
 				t.Errorf("temporary in-flight copy left: %v", err)
 			}
 		})

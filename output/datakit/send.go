@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/k8s-pod-restart/k8s-pod-restart/internal/logonce"
 	"k8s.io/utils/clock"
 )
 
@@ -48,7 +49,7 @@ type sender struct {
 	clock clock.Clock
 
 	rec      []byte              // the batch in flight, also in q's in-flight file; nil without one
-	failure  string              // the failure last logged; "" once sending works
+	failure  logonce.Failure     // tells which failures to log
 	failures int                 // consecutive failed attempts
 	rejected map[string]struct{} // the rejections already logged
 }
@@ -107,7 +108,8 @@ func (s *sender) run(ctx context.Context, drain bool) {
 			}
 			if readFailures > 0 {
 				s.log.InfoContext(ctx, "reading the queue works again", "category", s.q.endpoint, "failed_attempts", readFailures)
-				readFailures, s.failure = 0, ""
+				readFailures = 0
+				s.failure.Recovered()
 			}
 			s.rec = rec
 		}
@@ -145,16 +147,17 @@ func (s *sender) deliver(ctx context.Context) bool {
 			if s.opts.observeSend != nil {
 				s.opts.observeSend(s.q.endpoint, latency)
 			}
-			if s.failure != "" {
+			if s.failure.Recovered() {
 				s.log.InfoContext(ctx, "sending to DataKit works again",
 					"category", s.q.endpoint, "failed_attempts", s.failures)
 			}
-			s.failure, s.failures = "", 0
+			s.failures = 0
 			s.log.DebugContext(ctx, "batch sent", "category", s.q.endpoint, "bytes", len(s.rec), "status", resp.status)
 			return true
 		case resultDrop:
 			// DataKit answers: a failure after this one starts afresh.
-			s.failure, s.failures = "", 0
+			s.failure.Recovered()
+			s.failures = 0
 			s.rejectedBatch(ctx, resp)
 			return true
 		}
@@ -187,11 +190,10 @@ func (s *sender) failed(ctx context.Context, msg, key string, err error, status 
 	if status != 0 {
 		args = append(args, "status", status)
 	}
-	if key == s.failure {
+	if !s.failure.Failed(key) {
 		s.log.DebugContext(ctx, msg, args...)
 		return
 	}
-	s.failure = key
 	s.log.WarnContext(ctx, msg, args...)
 }
 

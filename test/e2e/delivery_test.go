@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -389,4 +390,78 @@ func waitAny(t *testing.T, timeout time.Duration, cond func() bool, rs ...*datak
 	cancel() // stops the waits still going
 	wg.Wait()
 	return ok
+}
+
+// decidedIDs are the event IDs in the agent's "fault opened/escalated" lines.
+var decidedIDs = regexp.MustCompile(`msg="fault (?:opened|escalated|still open|recovered)".* event_id=(event-[0-9a-f]+)`)
+
+// TestReplayAfterSIGKILL: with a queue too small for any event, the agent
+// decides events it cannot queue and keeps all of them pending; SIGKILLed
+// and restarted with room, it delivers every one: each event ID it logged
+// arrives, and an ID that arrives more than once is the same event (status
+// and fault) written again.
+func TestReplayAfterSIGKILL(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t, "replay")
+	h := startAgent(t, agentConfig{Namespaces: []string{ns}, Extra: "  queue_max_bytes = 1024"})
+	sim := kubesim.New(cp.Client())
+	pods := workload(t, sim, ns, "ledger", 20, nil)
+
+	crashAll(t, sim, pods[:3], "app", kubesim.Crash{Reason: "Error", ExitCode: 1})
+	ctx, cancel := context.WithTimeout(t.Context(), waitEvent)
+	defer cancel()
+	if err := h.agent.WaitLog(ctx, "fault opened"); err != nil {
+		t.Fatal(err)
+	}
+	crashAll(t, sim, pods[3:7], "app", kubesim.Crash{Reason: "OOMKilled", ExitCode: 137})
+	if err := h.agent.WaitLog(ctx, "fault escalated"); err != nil {
+		t.Fatal(err)
+	}
+	// Both stay pending: the next batch writes both again.
+	if err := h.agent.WaitLog(ctx, `msg="writing again the events output did not take" cluster=e2e events=2`); err != nil {
+		t.Fatal(err)
+	}
+	if evs := h.events(ns); len(evs) != 0 {
+		t.Fatalf("events arrived through a queue too small for them:%s", describe(evs))
+	}
+	var want []string
+	for _, m := range decidedIDs.FindAllStringSubmatch(h.agent.Logs(), -1) {
+		if !slices.Contains(want, m[1]) {
+			want = append(want, m[1])
+		}
+	}
+	if len(want) != 2 {
+		t.Fatalf("decided %d events before the kill, want 2 (anomaly, escalation): %v", len(want), want)
+	}
+	h.agent.Kill()
+
+	h.cfg.Extra = "" // the default queue: room for them
+	h.restart()
+	evs := h.waitFor(ns, func(evs []datakit.Point) bool {
+		for _, id := range want {
+			if !slices.ContainsFunc(evs, func(p datakit.Point) bool { return p.Tags["df_event_id"] == id }) {
+				return false
+			}
+		}
+		return true
+	}, waitEvent)
+	first := map[string]datakit.Point{}
+	for _, e := range evs {
+		id := e.Tags["df_event_id"]
+		p, seen := first[id]
+		if !seen {
+			first[id] = e
+			continue
+		}
+		if p.Tags["df_status"] != e.Tags["df_status"] || p.Tags["df_fault_id"] != e.Tags["df_fault_id"] {
+			t.Errorf("event ID %s delivered for two different events:%s", id, describe([]datakit.Point{p, e}))
+		}
+	}
+	for _, e := range evs {
+		if e.Tags["df_fault_id"] != evs[0].Tags["df_fault_id"] {
+			t.Errorf("the replayed events belong to different faults:%s", describe(evs))
+			break
+		}
+	}
+	t.Logf("after SIGKILL with a full queue: %d events received for %d decided", len(evs), len(want))
 }
