@@ -146,8 +146,7 @@ func NewWatcher(client kubernetes.Interface, opts Options, sink PodSink, log *sl
 	// and keeps client-go's informer, the transform then converting its pods.
 	lean, err := leanPodClient(client)
 	if err != nil {
-		w.err = err
-		return w
+		return nil, err
 	}
 	for _, ns := range namespaces {
 		s := &scope{namespace: ns}
