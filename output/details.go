@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/k8s-pod-restart/k8s-pod-restart/detect"
+	"github.com/k8s-pod-restart/k8s-pod-restart/output/render"
 )
 
 // podDetail is one entry of abnormal_pods; abnormalPodKeys documents it.
@@ -87,12 +88,7 @@ func buildDetails(d *detect.Decision) (*details, error) {
 	if err != nil {
 		return nil, fmt.Errorf("abnormal pods: %w", err)
 	}
-	var containers []containerRef
-	for i := range pods[:det.jsonPods] {
-		for j := range pods[i].Pod.Containers {
-			containers = append(containers, containerRef{&pods[i], j})
-		}
-	}
+	containers := render.ContainerRefs(pods[:det.jsonPods])
 	det.totalContainers = len(containers)
 	det.containersJSON, det.jsonContainers, err = boundedArray(containers, maxJSONBytes, newContainerDetail)
 	if err != nil {
@@ -118,22 +114,6 @@ func newPodDetail(r *detect.PodReport) podDetail {
 	}
 }
 
-// containerRef is one container of a reported pod.
-type containerRef struct {
-	report *detect.PodReport
-	index  int
-}
-
-func (c containerRef) container() *detect.Container { return &c.report.Pod.Containers[c.index] }
-
-// restarts returns the container's restarts inside the window.
-func (c containerRef) restarts() int {
-	if c.index < len(c.report.ContainerRestarts) {
-		return c.report.ContainerRestarts[c.index]
-	}
-	return 0
-}
-
 // containerID returns the current container's ID, or the last terminated
 // one's before a new one started, split into the runtime and the bare ID
 // that DataKit's container collector writes as container_id: the kubelet
@@ -150,12 +130,12 @@ func containerID(c *detect.Container) (runtime, id string) {
 	return "", id
 }
 
-func newContainerDetail(ref *containerRef) containerDetail {
-	c := ref.container()
-	last := ref.report.Pod.LatestTermination(c)
+func newContainerDetail(ref *render.ContainerRef) containerDetail {
+	c := ref.Container()
+	last := ref.Report.Pod.LatestTermination(c)
 	runtime, id := containerID(c)
 	cd := containerDetail{
-		PodName:                jsonString(ref.report.Pod.Name),
+		PodName:                jsonString(ref.Report.Pod.Name),
 		ContainerName:          jsonString(c.Name),
 		ContainerType:          c.Type.String(),
 		ContainerID:            jsonString(id),
@@ -166,7 +146,7 @@ func newContainerDetail(ref *containerRef) containerDetail {
 		StateMessage:           jsonString(c.StateMessage),
 		Ready:                  c.Ready,
 		RestartCount:           c.RestartCount,
-		Restarts:               ref.restarts(),
+		Restarts:               ref.Restarts(),
 		LastTerminationReason:  jsonString(last.Reason),
 		LastTerminationMessage: jsonString(last.Message),
 		ErrorTime:              rfc3339(last.FinishedAt),
@@ -179,11 +159,11 @@ func newContainerDetail(ref *containerRef) containerDetail {
 		exit, sig := last.ExitCode, last.Signal
 		cd.ExitCode, cd.Signal = &exit, &sig
 	}
-	if ref.restarts() > 0 && ref.index < len(ref.report.Causes) {
-		cd.Cause = ref.report.Causes[ref.index].Cause.String()
+	if ref.Restarts() > 0 && ref.Index < len(ref.Report.Causes) {
+		cd.Cause = ref.Report.Causes[ref.Index].Cause.String()
 	}
-	if ref.index < len(ref.report.LogTails) {
-		cd.LogTail = strings.ToValidUTF8(ref.report.LogTails[ref.index], "\uFFFD")
+	if ref.Index < len(ref.Report.LogTails) {
+		cd.LogTail = strings.ToValidUTF8(ref.Report.LogTails[ref.Index], "\uFFFD")
 	}
 	return cd
 }

@@ -92,12 +92,7 @@ func (x *texts) markdown(v *Event) string {
 	}
 
 	b.WriteString("\n#### " + x.s("containers_heading", nil) + "\n\n")
-	var containers []containerRef
-	for i := range pods {
-		for j := range pods[i].Pod.Containers {
-			containers = append(containers, containerRef{&pods[i], j})
-		}
-	}
+	containers := ContainerRefs(pods)
 	rows := min(len(containers), MaxContainers)
 	writeTable(&b, x.lines("container_columns", w), rows, func(i int) []string { return x.containerRow(containers[i]) })
 	if rows < len(containers) {
@@ -148,8 +143,8 @@ func (x *texts) podRow(r *detect.PodReport) []string {
 	}
 }
 
-func (x *texts) containerRow(ref containerRef) []string {
-	c := ref.container()
+func (x *texts) containerRow(ref ContainerRef) []string {
+	c := ref.Container()
 	state := c.State.String()
 	if c.StateReason != "" {
 		state += ": " + c.StateReason
@@ -157,7 +152,7 @@ func (x *texts) containerRow(ref containerRef) []string {
 	if c.State == detect.StateRunning && !c.Ready {
 		state += " (" + x.s("not_ready", nil) + ")"
 	}
-	last := ref.report.Pod.LatestTermination(c)
+	last := ref.Report.Pod.LatestTermination(c)
 	exit, signal := "", ""
 	if !last.IsZero() {
 		exit = strconv.Itoa(int(last.ExitCode))
@@ -170,14 +165,14 @@ func (x *texts) containerRow(ref containerRef) []string {
 		msg = c.StateMessage
 	}
 	cause := "-"
-	if ref.restarts() > 0 && ref.index < len(ref.report.Causes) {
-		cause = md(x.causeName(ref.report.Causes[ref.index]), MaxText)
+	if ref.Restarts() > 0 && ref.Index < len(ref.Report.Causes) {
+		cause = md(x.causeName(ref.Report.Causes[ref.Index]), MaxText)
 	}
 	return []string{
-		md(ref.report.Pod.Name, MaxText), md(c.Name, MaxText), c.Type.String(),
+		md(ref.Report.Pod.Name, MaxText), md(c.Name, MaxText), c.Type.String(),
 		md(state, MaxText), md(last.Reason, MaxText), cause, orDash(exit), orDash(signal),
 		orDash(rfc3339(last.FinishedAt)),
-		strconv.Itoa(ref.restarts()) + " / " + strconv.Itoa(int(c.RestartCount)),
+		strconv.Itoa(ref.Restarts()) + " / " + strconv.Itoa(int(c.RestartCount)),
 		md(x.s("quantities", quantities{c.Resources.CPURequest, c.Resources.MemoryRequest}), MaxText),
 		md(x.s("quantities", quantities{c.Resources.CPULimit, c.Resources.MemoryLimit}), MaxText),
 		md(c.Image, MaxText), md(shortContainerID(containerID(c)), MaxText),

@@ -113,18 +113,31 @@ func (r *Renderer) CheckerName() (string, error) {
 	return s, x.err
 }
 
-// containerRef is one container of a reported pod.
-type containerRef struct {
-	report *detect.PodReport
-	index  int
+// ContainerRef is one container of a reported pod: the events' Markdown
+// table and container_statuses list them alike.
+type ContainerRef struct {
+	Report *detect.PodReport
+	Index  int
 }
 
-func (c containerRef) container() *detect.Container { return &c.report.Pod.Containers[c.index] }
+// ContainerRefs returns every container of pods, pod by pod.
+func ContainerRefs(pods []detect.PodReport) []ContainerRef {
+	var out []ContainerRef
+	for i := range pods {
+		for j := range pods[i].Pod.Containers {
+			out = append(out, ContainerRef{&pods[i], j})
+		}
+	}
+	return out
+}
 
-// restarts returns the container's restarts inside the window.
-func (c containerRef) restarts() int {
-	if c.index < len(c.report.ContainerRestarts) {
-		return c.report.ContainerRestarts[c.index]
+// Container returns the container's observation.
+func (c ContainerRef) Container() *detect.Container { return &c.Report.Pod.Containers[c.Index] }
+
+// Restarts returns the container's restarts inside the window.
+func (c ContainerRef) Restarts() int {
+	if c.Index < len(c.Report.ContainerRestarts) {
+		return c.Report.ContainerRestarts[c.Index]
 	}
 	return 0
 }
