@@ -16,6 +16,7 @@ import (
 
 	"github.com/k8s-pod-restart/k8s-pod-restart/detect"
 	"github.com/k8s-pod-restart/k8s-pod-restart/output"
+	dkoutput "github.com/k8s-pod-restart/k8s-pod-restart/output/datakit"
 	"github.com/k8s-pod-restart/k8s-pod-restart/test/datakit"
 	"github.com/k8s-pod-restart/k8s-pod-restart/test/kubesim"
 )
@@ -99,7 +100,7 @@ func TestDataKitUnavailable(t *testing.T) {
 	// The recovery is decided during or after the outage; the queue holds
 	// everything until DataKit answers again, and the sender may then be
 	// waiting out its longest backoff.
-	deadline := max(outage+output.DefaultMaxBackoff, waitRecovery) + busyMargin
+	deadline := max(outage+dkoutput.DefaultMaxBackoff, waitRecovery) + busyMargin
 	evs := h.waitFor(ns, func(evs []datakit.Point) bool { return evs[len(evs)-1].Tags["df_status"] == "ok" }, deadline)
 	checkFault(t, evs)
 	// 2 of 10 opens at warning; 5 of 10, decided by the running agent, is
@@ -279,7 +280,7 @@ func TestQueueBound(t *testing.T) {
 	default:
 	}
 	h.dk.ClearFaults()
-	evs := h.waitEvents(ns, 1, output.DefaultMaxBackoff+busyMargin)
+	evs := h.waitEvents(ns, 1, dkoutput.DefaultMaxBackoff+busyMargin)
 	if evs[0].Tags["df_fault_id"] == "" {
 		t.Errorf("event without fault ID:%s", describe(evs))
 	}
