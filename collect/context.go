@@ -345,8 +345,14 @@ func (h revisionHandler) OnDelete(obj any) {
 	}
 }
 
+// changed hands a Deployment's revision to the sink, then logs it at debug
+// level: the line says the detector has it, so that whoever crashes pods
+// of a rollout (the end-to-end tests) can wait for it instead of assuming
+// the ReplicaSet watch delivers before the pod watch.
 func (h revisionHandler) changed(obj any) {
 	if r := revisionOf(obj); r != nil && r.ok {
 		h.w.sink.RevisionChanged(r.rev)
+		h.w.log.DebugContext(h.w.ctx, "deployment revision recorded", "namespace", r.rev.Namespace,
+			"deployment", r.rev.Deployment, "revision", r.rev.Number, "replicaset", r.rev.Name)
 	}
 }

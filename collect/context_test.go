@@ -1,8 +1,11 @@
 package collect
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -343,7 +346,15 @@ func TestContextWatcher(t *testing.T) {
 		terminating,
 	)
 	rec := &contextRecorder{ch: make(chan struct{}, 100)}
-	w := NewContextWatcher(client, meta, Options{ExcludeNamespaces: []string{"kube-system"}}, rec, nil)
+	var logs bytes.Buffer // written by the handlers, read once Run returned
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug,
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		}}))
+	w := NewContextWatcher(client, meta, Options{ExcludeNamespaces: []string{"kube-system"}}, rec, log)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
@@ -379,5 +390,17 @@ func TestContextWatcher(t *testing.T) {
 	defer rec.mu.Unlock()
 	if diff := cmp.Diff(want, rec.got, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
 		t.Errorf("sink calls (-want +got):\n%s", diff)
+	}
+	// The revision handed over is logged once it was, the orphan
+	// ReplicaSet, handed nothing, not at all.
+	var recorded []string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "deployment revision recorded") {
+			recorded = append(recorded, l)
+		}
+	}
+	wantLogs := []string{`level=DEBUG msg="deployment revision recorded" namespace=shop deployment=api revision=3 replicaset=api-5f6b`}
+	if diff := cmp.Diff(wantLogs, recorded); diff != "" {
+		t.Errorf("revision logs (-want +got):\n%s", diff)
 	}
 }
