@@ -278,6 +278,10 @@ func (h namespaceHandler) changed(obj any, deleted bool) {
 	if deleted || m.DeletionTimestamp != nil {
 		h.w.setProblems(m.Name, nil)
 		h.w.sink.NamespaceDeleted(m.Name)
+		// Namespaces and pods come through two watches in no guaranteed
+		// order: a test that deletes the pods of a namespace being
+		// deleted waits for this line first.
+		h.w.log.DebugContext(h.w.ctx, "namespace deletion recorded", "namespace", m.Name)
 		return
 	}
 	o, problems := OverridesFromAnnotations(m.Annotations)

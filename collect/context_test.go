@@ -257,7 +257,8 @@ func TestEventWatcher(t *testing.T) {
 		return true, wi, err
 	})
 	rec := &eventRecorder{ch: make(chan struct{}, 100)}
-	w := NewEventWatcher(client, Options{ExcludeNamespaces: []string{"kube-system"}}, rec, nil)
+	log, logs := debugLogger()
+	w := NewEventWatcher(client, Options{ExcludeNamespaces: []string{"kube-system"}}, rec, log)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
@@ -285,6 +286,13 @@ func TestEventWatcher(t *testing.T) {
 	got := rec.wait(t, 2)
 	if diff := cmp.Diff([]string{"shop/uid-a BackOff 1", "shop/uid-a BackOff 2"}, got); diff != "" {
 		t.Errorf("events (-want +got): want the pod's Warning events only\n%s", diff)
+	}
+	wantLogs := []string{
+		`level=DEBUG msg="pod warning event handed over" namespace=shop pod=p container="" reason=BackOff count=1`,
+		`level=DEBUG msg="pod warning event handed over" namespace=shop pod=p container="" reason=BackOff count=2`,
+	}
+	if diff := cmp.Diff(wantLogs, logLines(logs, "pod warning event")); diff != "" {
+		t.Errorf("logs (-want +got):\n%s", diff)
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -346,14 +354,7 @@ func TestContextWatcher(t *testing.T) {
 		terminating,
 	)
 	rec := &contextRecorder{ch: make(chan struct{}, 100)}
-	var logs bytes.Buffer // written by the handlers, read once Run returned
-	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug,
-		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
-			if a.Key == slog.TimeKey {
-				return slog.Attr{}
-			}
-			return a
-		}}))
+	log, logs := debugLogger()
 	w := NewContextWatcher(client, meta, Options{ExcludeNamespaces: []string{"kube-system"}}, rec, log)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
@@ -391,16 +392,38 @@ func TestContextWatcher(t *testing.T) {
 	if diff := cmp.Diff(want, rec.got, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
 		t.Errorf("sink calls (-want +got):\n%s", diff)
 	}
-	// The revision handed over is logged once it was, the orphan
-	// ReplicaSet, handed nothing, not at all.
-	var recorded []string
-	for _, l := range strings.Split(logs.String(), "\n") {
-		if strings.Contains(l, "deployment revision recorded") {
-			recorded = append(recorded, l)
+	// The revision and the deletions handed over are logged once they
+	// were; the orphan ReplicaSet, handed nothing, is not.
+	wantLogs := []string{
+		`level=DEBUG msg="deployment revision recorded" namespace=shop deployment=api revision=3 replicaset=api-5f6b`,
+		`level=DEBUG msg="namespace deletion recorded" namespace=old`,
+		`level=DEBUG msg="namespace deletion recorded" namespace=shop`,
+	}
+	if diff := cmp.Diff(wantLogs, logLines(logs, " recorded\" "), cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
+		t.Errorf("logs (-want +got):\n%s", diff)
+	}
+}
+
+// debugLogger returns a text logger at debug level without times, and
+// what it writes, to read once the goroutines that log have returned.
+func debugLogger() (*slog.Logger, *bytes.Buffer) {
+	var b bytes.Buffer
+	return slog.New(slog.NewTextHandler(&b, &slog.HandlerOptions{Level: slog.LevelDebug,
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		}})), &b
+}
+
+// logLines returns the lines of b that contain s.
+func logLines(b *bytes.Buffer, s string) []string {
+	var out []string
+	for l := range strings.SplitSeq(b.String(), "\n") {
+		if strings.Contains(l, s) {
+			out = append(out, l)
 		}
 	}
-	wantLogs := []string{`level=DEBUG msg="deployment revision recorded" namespace=shop deployment=api revision=3 replicaset=api-5f6b`}
-	if diff := cmp.Diff(wantLogs, recorded); diff != "" {
-		t.Errorf("revision logs (-want +got):\n%s", diff)
-	}
+	return out
 }
