@@ -492,19 +492,8 @@ func TestRCALogsRBAC(t *testing.T) {
 }
 
 // waitAllowed waits until the identity of client may verb the resource in
-// ns: RBAC changes reach the authorizer through its informer.
+// ns (see waitAccess).
 func waitAllowed(t *testing.T, client kubernetes.Interface, verb, resource, sub, ns string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	a := access{verb: verb, resource: resource, subresource: sub, namespace: ns, name: "x"}
-	for !allowed(t, client, a) {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%s still denied", a)
-		case <-tick.C:
-		}
-	}
+	waitAccess(t, client, access{verb: verb, resource: resource, subresource: sub, namespace: ns, name: "x"})
 }
