@@ -193,6 +193,11 @@ type namespaceState struct {
 	// gone is set when the namespace is deleted or no longer watched: its
 	// fault ends at the next evaluation and it never opens another.
 	gone EndReason
+	// unseenRevisions are the Deployment revisions ("<deployment>/<hash>")
+	// of pods observed before their ReplicaSet, with when the first such
+	// pod was observed (unix nanoseconds); SetRevision removes them, the
+	// window prunes them. nil while there is none, which is the rule.
+	unseenRevisions map[string]int64
 }
 
 // leftPods counts pods that left at one instant.
@@ -289,6 +294,7 @@ func (d *Detector) Observe(p *Pod, now time.Time) bool {
 	defer d.mu.Unlock()
 	d.sweep(horizon)
 	ns := d.namespace(p.Namespace)
+	d.noteRevision(ns, p, nowNs)
 	s := ns.pods[p.UID]
 	if s == nil {
 		s = &podState{}
@@ -450,7 +456,8 @@ func (d *Detector) EvaluateAll(now time.Time) ([]Stats, []Decision) {
 
 func (d *Detector) evaluate(name string, ns *namespaceState, now time.Time) (Stats, *Decision) {
 	st := d.stats(name, ns, now)
-	dec := d.decide(ns, st, d.ending(name, ns), now)
+	waiting := ns.awaitsRevision(d.cfg.RevisionWait, now.UnixNano(), now.Add(-d.cfg.Window).UnixNano())
+	dec := d.decide(ns, st, d.ending(name, ns), waiting, now)
 	st.Fault = ns.fault != nil
 	if dec != nil {
 		dec.Stats.Fault = st.Fault
@@ -528,11 +535,13 @@ func (d *Detector) stats(name string, ns *namespaceState, now time.Time) Stats {
 }
 
 // decide runs the namespace's fault state machine; end is why its fault
-// must end at once, if it must.
-func (d *Detector) decide(ns *namespaceState, st Stats, end EndReason, now time.Time) *Decision {
+// must end at once, if it must; waiting holds a fault from opening or
+// rising until the ReplicaSets of the namespace's pods are seen (see
+// Config.RevisionWait).
+func (d *Detector) decide(ns *namespaceState, st Stats, end EndReason, waiting bool, now time.Time) *Decision {
 	f := ns.fault
 	switch {
-	case f == nil && st.Level == LevelNone:
+	case f == nil && (st.Level == LevelNone || waiting):
 		return nil
 	case f == nil:
 		id := d.cfg.NewID()
@@ -555,6 +564,8 @@ func (d *Detector) decide(ns *namespaceState, st Stats, end EndReason, now time.
 	f.ClearSince = time.Time{}
 	prev := f.Level
 	switch {
+	case waiting && st.Level > f.Level:
+		return nil
 	case st.Level > f.Level:
 		f.Level, f.LastEvent = st.Level, now
 		f.MaxLevel = max(f.MaxLevel, st.Level)
