@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -329,9 +330,15 @@ func (h nodeHandler) OnDelete(obj any) {
 	}
 }
 
+// changed hands the node over, then logs it at debug level: nodes and
+// pods come through two watches in no guaranteed order, and a test whose
+// events must show a node's conditions waits for this line.
 func (h nodeHandler) changed(obj any) {
 	if n, ok := obj.(*corev1.Node); ok {
-		h.w.sink.NodeChanged(NodeFromAPI(n))
+		nd := NodeFromAPI(n)
+		h.w.sink.NodeChanged(nd)
+		h.w.log.DebugContext(h.w.ctx, "node recorded", "node", nd.Name,
+			"conditions", strings.Join(nd.Conditions.Names(), ","), "unschedulable", nd.Unschedulable)
 	}
 }
 

@@ -392,12 +392,13 @@ func TestContextWatcher(t *testing.T) {
 	if diff := cmp.Diff(want, rec.got, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
 		t.Errorf("sink calls (-want +got):\n%s", diff)
 	}
-	// The revision and the deletions handed over are logged once they
-	// were; the orphan ReplicaSet, handed nothing, is not.
+	// The revision, the deletions and the node handed over are logged once
+	// they were; the orphan ReplicaSet, handed nothing, is not.
 	wantLogs := []string{
 		`level=DEBUG msg="deployment revision recorded" namespace=shop deployment=api revision=3 replicaset=api-5f6b`,
 		`level=DEBUG msg="namespace deletion recorded" namespace=old`,
 		`level=DEBUG msg="namespace deletion recorded" namespace=shop`,
+		`level=DEBUG msg="node recorded" node=node-a conditions=NotReady unschedulable=true`,
 	}
 	if diff := cmp.Diff(wantLogs, logLines(logs, " recorded\" "), cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
 		t.Errorf("logs (-want +got):\n%s", diff)

@@ -150,6 +150,10 @@ func TestRCAEvictionStorm(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// The anomaly shows the node's conditions as the agent last saw them:
+	// this no longer assumes that the node watch delivers the pressure
+	// before the pod watch delivers the evictions and crashes.
+	waitLog(t, h, `msg="node recorded" cluster=e2e node=`+nodeA+" conditions=MemoryPressure ", waitEvent)
 	for _, p := range cache {
 		if _, err := sim.MarkDisruptionTarget(t.Context(), ns, p.Name, kubesim.DisruptionByKubelet, kubesim.DefaultEvictionMessage); err != nil {
 			t.Fatal(err)
