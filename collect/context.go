@@ -286,8 +286,10 @@ func (h namespaceHandler) changed(obj any, deleted bool) {
 		return
 	}
 	o, problems := OverridesFromAnnotations(m.Annotations)
-	h.w.setProblems(m.Name, problems)
+	// The problems are logged once the rest applies, so that whoever sees
+	// the line (TestRCAAnnotations) knows the valid annotations apply.
 	h.w.sink.NamespaceChanged(m.Name, o)
+	h.w.setProblems(m.Name, problems)
 }
 
 // setProblems logs the namespace's annotation problems that were not
