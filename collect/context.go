@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -266,11 +267,17 @@ func (h namespaceHandler) changed(obj any, deleted bool) {
 	if deleted || m.DeletionTimestamp != nil {
 		h.w.setProblems(m.Name, nil)
 		h.w.sink.NamespaceDeleted(m.Name)
+		// Namespaces and pods come through two watches in no guaranteed
+		// order: a test that deletes the pods of a namespace being
+		// deleted waits for this line first.
+		h.w.log.DebugContext(h.w.ctx, "namespace deletion recorded", "namespace", m.Name)
 		return
 	}
 	o, problems := OverridesFromAnnotations(m.Annotations)
-	h.w.setProblems(m.Name, problems)
+	// The problems are logged once the rest applies, so that whoever sees
+	// the line (TestRCAAnnotations) knows the valid annotations apply.
 	h.w.sink.NamespaceChanged(m.Name, o)
+	h.w.setProblems(m.Name, problems)
 }
 
 // setProblems logs the namespace's annotation problems that were not
@@ -313,9 +320,15 @@ func (h nodeHandler) OnDelete(obj any) {
 	}
 }
 
+// changed hands the node over, then logs it at debug level: nodes and
+// pods come through two watches in no guaranteed order, and a test whose
+// events must show a node's conditions waits for this line.
 func (h nodeHandler) changed(obj any) {
 	if n, ok := obj.(*corev1.Node); ok {
-		h.w.sink.NodeChanged(NodeFromAPI(n))
+		nd := NodeFromAPI(n)
+		h.w.sink.NodeChanged(nd)
+		h.w.log.DebugContext(h.w.ctx, "node recorded", "node", nd.Name,
+			"conditions", strings.Join(nd.Conditions.Names(), ","), "unschedulable", nd.Unschedulable)
 	}
 }
 
@@ -333,8 +346,14 @@ func (h revisionHandler) OnDelete(obj any) {
 	}
 }
 
+// changed hands a Deployment's revision to the sink, then logs it at debug
+// level: the line says the detector has it, so that whoever crashes pods
+// of a rollout (the end-to-end tests) can wait for it instead of assuming
+// the ReplicaSet watch delivers before the pod watch.
 func (h revisionHandler) changed(obj any) {
 	if r := revisionOf(obj); r != nil && r.ok {
 		h.w.sink.RevisionChanged(r.rev)
+		h.w.log.DebugContext(h.w.ctx, "deployment revision recorded", "namespace", r.rev.Namespace,
+			"deployment", r.rev.Deployment, "revision", r.rev.Number, "replicaset", r.rev.Name)
 	}
 }

@@ -262,7 +262,8 @@ func TestEventWatcher(t *testing.T) {
 		return true, wi, err
 	})
 	rec := &eventRecorder{ch: make(chan struct{}, 100)}
-	w, err := NewEventWatcher(client, Options{ExcludeNamespaces: []string{"kube-system"}}, rec, nil)
+	log, logs := debugLogger()
+	w, err := NewEventWatcher(client, Options{ExcludeNamespaces: []string{"kube-system"}}, rec, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,6 +294,13 @@ func TestEventWatcher(t *testing.T) {
 	got := rec.wait(t, 2)
 	if diff := cmp.Diff([]string{"shop/uid-a BackOff 1", "shop/uid-a BackOff 2"}, got); diff != "" {
 		t.Errorf("events (-want +got): want the pod's Warning events only\n%s", diff)
+	}
+	wantLogs := []string{
+		`level=DEBUG msg="pod warning event handed over" namespace=shop pod=p container="" reason=BackOff count=1`,
+		`level=DEBUG msg="pod warning event handed over" namespace=shop pod=p container="" reason=BackOff count=2`,
+	}
+	if diff := cmp.Diff(wantLogs, logLines(logs, "pod warning event")); diff != "" {
+		t.Errorf("logs (-want +got):\n%s", diff)
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -354,7 +362,8 @@ func TestContextWatcher(t *testing.T) {
 		terminating,
 	)
 	rec := &contextRecorder{ch: make(chan struct{}, 100)}
-	w, err := NewContextWatcher(client, meta, Options{ExcludeNamespaces: []string{"kube-system"}}, rec, nil)
+	log, logs := debugLogger()
+	w, err := NewContextWatcher(client, meta, Options{ExcludeNamespaces: []string{"kube-system"}}, rec, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,6 +403,41 @@ func TestContextWatcher(t *testing.T) {
 	if diff := cmp.Diff(want, rec.got, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
 		t.Errorf("sink calls (-want +got):\n%s", diff)
 	}
+	// The revision, the deletions and the node handed over are logged once
+	// they were; the orphan ReplicaSet, handed nothing, is not.
+	wantLogs := []string{
+		`level=DEBUG msg="deployment revision recorded" namespace=shop deployment=api revision=3 replicaset=api-5f6b`,
+		`level=DEBUG msg="namespace deletion recorded" namespace=old`,
+		`level=DEBUG msg="namespace deletion recorded" namespace=shop`,
+		`level=DEBUG msg="node recorded" node=node-a conditions=NotReady unschedulable=true`,
+	}
+	if diff := cmp.Diff(wantLogs, logLines(logs, " recorded\" "), cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
+		t.Errorf("logs (-want +got):\n%s", diff)
+	}
+}
+
+// debugLogger returns a text logger at debug level without times, and
+// what it writes, to read once the goroutines that log have returned.
+func debugLogger() (*slog.Logger, *bytes.Buffer) {
+	var b bytes.Buffer
+	return slog.New(slog.NewTextHandler(&b, &slog.HandlerOptions{Level: slog.LevelDebug,
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		}})), &b
+}
+
+// logLines returns the lines of b that contain s.
+func logLines(b *bytes.Buffer, s string) []string {
+	var out []string
+	for l := range strings.SplitSeq(b.String(), "\n") {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // TestConstructorsRejectNothingToWatch: each watcher's constructor, not a

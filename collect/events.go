@@ -249,7 +249,13 @@ func (w *EventWatcher) hand(e *corev1.Event) {
 	if o.Kind != "Pod" || o.UID == "" || e.Type != corev1.EventTypeWarning {
 		return
 	}
-	w.sink.PodEvent(o.Namespace, string(o.UID), EventFromAPI(e))
+	ev := EventFromAPI(e)
+	w.sink.PodEvent(o.Namespace, string(o.UID), ev)
+	// Logged once handed over: events and pods come through two watches
+	// in no guaranteed order, and a test whose restart must be explained
+	// by an event waits for this line before it writes the restart.
+	w.log.Debug("pod warning event handed over", "namespace", o.Namespace, "pod", o.Name,
+		"container", ev.Container, "reason", ev.Reason, "count", ev.Count)
 }
 
 // EventFromAPI converts an event about a pod to detect's type: the

@@ -29,6 +29,14 @@ type Config struct {
 	// Baseline configures baseline mode; off by default.
 	Baseline BaselineConfig
 
+	// RevisionWait is how long a namespace's fault waits to open or rise
+	// while it has a pod of a Deployment revision whose ReplicaSet the
+	// detector has not seen (SetRevision): a ReplicaSet is created before
+	// its pods, but reaches the detector through another watch, and
+	// whether restarts are expected (a rollout) or what triggered them
+	// depends on it. 0 does not wait.
+	RevisionWait time.Duration
+
 	// MaxReportedPods bounds the abnormal pods a decision carries; the rest
 	// are only counted (Decision.OmittedPods).
 	MaxReportedPods int
@@ -49,6 +57,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RecoverAfter <= 0 {
 		errs = append(errs, fmt.Errorf("recover-after %v must be positive", c.RecoverAfter))
+	}
+	if c.RevisionWait < 0 {
+		errs = append(errs, fmt.Errorf("revision wait %v must not be negative", c.RevisionWait))
 	}
 	if c.Silence < 0 {
 		errs = append(errs, fmt.Errorf("silence %v must not be negative", c.Silence))

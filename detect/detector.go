@@ -199,6 +199,11 @@ type namespaceState struct {
 	// counted counts the observations that counted restarts, accounted
 	// its value when the fault's history last took them (see account).
 	counted, accounted uint64
+	// unseenRevisions are the Deployment revisions ("<deployment>/<hash>")
+	// of pods observed before their ReplicaSet, with when the first such
+	// pod was observed (unix nanoseconds); SetRevision removes them, the
+	// window prunes them. nil while there is none, which is the rule.
+	unseenRevisions map[string]int64
 }
 
 // leftPods counts pods that left at one instant.
@@ -295,6 +300,7 @@ func (d *Detector) Observe(p *Pod, now time.Time) bool {
 	defer d.mu.Unlock()
 	d.sweep(horizon)
 	ns := d.namespace(p.Namespace)
+	d.noteRevision(ns, p, nowNs)
 	s := ns.pods[p.UID]
 	if s == nil {
 		s = &podState{}
@@ -467,7 +473,8 @@ func (d *Detector) evaluate(name string, ns *namespaceState, now time.Time) (Sta
 		// to this evaluation.
 		d.account(ns, ns.fault, st, false, now)
 	}
-	dec := d.decide(ns, st, d.ending(name, ns), now)
+	waiting := ns.awaitsRevision(d.cfg.RevisionWait, now.UnixNano(), now.Add(-d.cfg.Window).UnixNano())
+	dec := d.decide(ns, st, d.ending(name, ns), waiting, now)
 	if opening && ns.fault != nil {
 		d.account(ns, ns.fault, st, true, now)
 		dec.Fault = ns.fault.clone()
@@ -552,11 +559,13 @@ func (d *Detector) stats(name string, ns *namespaceState, now time.Time) Stats {
 }
 
 // decide runs the namespace's fault state machine; end is why its fault
-// must end at once, if it must.
-func (d *Detector) decide(ns *namespaceState, st Stats, end EndReason, now time.Time) *Decision {
+// must end at once, if it must; waiting holds a fault from opening or
+// rising until the ReplicaSets of the namespace's pods are seen (see
+// Config.RevisionWait).
+func (d *Detector) decide(ns *namespaceState, st Stats, end EndReason, waiting bool, now time.Time) *Decision {
 	f := ns.fault
 	switch {
-	case f == nil && st.Level == LevelNone:
+	case f == nil && (st.Level == LevelNone || waiting):
 		return nil
 	case f == nil:
 		id := d.cfg.NewID()
@@ -579,6 +588,8 @@ func (d *Detector) decide(ns *namespaceState, st Stats, end EndReason, now time.
 	f.ClearSince = time.Time{}
 	prev := f.Level
 	switch {
+	case waiting && st.Level > f.Level:
+		return nil
 	case st.Level > f.Level:
 		f.Level, f.LastEvent = st.Level, now
 		f.MaxLevel = max(f.MaxLevel, st.Level)

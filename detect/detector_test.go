@@ -657,9 +657,9 @@ func TestConfigValidate(t *testing.T) {
 	if err := good.Validate(); err != nil {
 		t.Fatalf("good config: %v", err)
 	}
-	bad := Config{RatioWarning: 0.5, RatioError: 0.3, RatioCritical: 2, Silence: -1}
+	bad := Config{RatioWarning: 0.5, RatioError: 0.3, RatioCritical: 2, Silence: -1, RevisionWait: -1}
 	err := bad.Validate()
-	for _, want := range []string{"window", "recover-after", "silence", "min pods", "ratios"} {
+	for _, want := range []string{"window", "recover-after", "silence", "revision wait", "min pods", "ratios"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v, want it to name %q", err, want)
 		}

@@ -222,14 +222,61 @@ func (d *Detector) supersededSince(p *Pod) time.Time {
 	return since
 }
 
+// noteRevision records that p belongs to a Deployment revision whose
+// ReplicaSet was not seen yet, if it does. The caller holds d.mu.
+func (d *Detector) noteRevision(ns *namespaceState, p *Pod, now int64) {
+	if d.cfg.RevisionWait <= 0 || p.Owner.Kind != "Deployment" || p.Owner.Revision == "" ||
+		slices.ContainsFunc(d.revisions[p.Namespace][p.Owner.Name], func(r *revisionState) bool { return r.Hash == p.Owner.Revision }) {
+		return
+	}
+	key := p.Owner.Name + "/" + p.Owner.Revision
+	if _, ok := ns.unseenRevisions[key]; ok {
+		return
+	}
+	if ns.unseenRevisions == nil {
+		ns.unseenRevisions = make(map[string]int64)
+	}
+	ns.unseenRevisions[key] = now
+}
+
+// awaitsRevision reports whether the namespace has a pod of a revision
+// whose ReplicaSet was not seen, observed first less than wait before now:
+// its ReplicaSet is on its way. A ReplicaSet that never comes (it is not
+// readable, or no Deployment controls it) holds the namespace that long
+// once per window. It forgets revisions first seen before horizon.
+func (ns *namespaceState) awaitsRevision(wait time.Duration, now, horizon int64) bool {
+	waiting := false
+	for k, at := range ns.unseenRevisions {
+		switch {
+		case at < horizon:
+			delete(ns.unseenRevisions, k)
+		case now-at < int64(wait):
+			waiting = true
+		}
+	}
+	if len(ns.unseenRevisions) == 0 {
+		ns.unseenRevisions = nil
+	}
+	return waiting
+}
+
 // SetRevision records a revision of a Deployment (a ReplicaSet) seen at
-// now, and reports whether it changed anything the detector decides on.
+// now, and reports whether it changed anything the detector decides on:
+// a new revision of a Deployment with others, or one that pods observed
+// before it wait for.
 func (d *Detector) SetRevision(r Revision, now time.Time) bool {
 	if r.Deployment == "" || r.Hash == "" {
 		return false
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	awaited := false
+	if ns := d.namespaces[r.Namespace]; ns != nil {
+		key := r.Deployment + "/" + r.Hash
+		if _, awaited = ns.unseenRevisions[key]; awaited {
+			delete(ns.unseenRevisions, key)
+		}
+	}
 	byDep := d.revisions[r.Namespace]
 	if byDep == nil {
 		byDep = make(map[string][]*revisionState)
@@ -245,7 +292,7 @@ func (d *Detector) SetRevision(r Revision, now time.Time) bool {
 			old.since = now
 		}
 		old.Revision = r
-		return changed
+		return changed || awaited
 	}
 	since := r.Created
 	if since.IsZero() || since.After(now) {
@@ -253,7 +300,7 @@ func (d *Detector) SetRevision(r Revision, now time.Time) bool {
 	}
 	byDep[r.Deployment] = append(revs, &revisionState{Revision: r, since: since})
 	slices.SortFunc(byDep[r.Deployment], func(a, b *revisionState) int { return cmp.Compare(a.Number, b.Number) })
-	return len(revs) > 0
+	return len(revs) > 0 || awaited
 }
 
 // DeleteRevision forgets a ReplicaSet.

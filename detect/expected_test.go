@@ -350,3 +350,115 @@ func TestDepartureRingIsBounded(t *testing.T) {
 		t.Errorf("departures outside the window still reported: %+v", dec.Summary.Expected)
 	}
 }
+
+// TestRevisionSeenAfterItsPods pins what happens when the pods of a
+// Deployment revision reach the detector before their ReplicaSet, which
+// comes through another watch: the namespace's fault waits, at most
+// RevisionWait, to open or rise, so that the restarts are judged against
+// the rollout.
+func TestRevisionSeenAfterItsPods(t *testing.T) {
+	rev := func(hash string, n int64, created time.Duration) *Revision {
+		return &Revision{Namespace: "shop", Deployment: "api", Name: "api-" + hash, Hash: hash, Number: n, Created: t0.Add(created),
+			Images: []ContainerImage{{Container: "app", Image: "api:" + hash}}}
+	}
+	type step struct {
+		at          time.Duration // after t0
+		observe     string        // observe a pod of this revision ("" none) ...
+		crash       []int         // ... and crash these pods (0-3 old, 4-7 new, then the pods observed)
+		setRevision *Revision     // seen at that instant
+		wantSet     bool          // what SetRevision reports
+		want        string        // the decision's kind, "" for none
+		wantTrigger string        // the trigger's ReplicaSet, "" for none
+	}
+	for _, tc := range []struct {
+		name  string
+		wait  time.Duration
+		steps []step
+	}{
+		{
+			name: "the old revision's restarts wait for the new ReplicaSet, then are expected",
+			wait: 10 * time.Second,
+			steps: []step{
+				{at: 2 * time.Second, crash: []int{0, 1}},
+				{at: 3 * time.Second, setRevision: rev("new", 2, time.Second), wantSet: true},
+				{at: 4 * time.Second},
+			},
+		},
+		{
+			name: "the new revision's restarts wait for its ReplicaSet, which is then their trigger",
+			wait: 10 * time.Second,
+			steps: []step{
+				{at: 2 * time.Second, crash: []int{4, 5}},
+				{at: 3 * time.Second, setRevision: rev("new", 2, time.Second), wantSet: true, want: "anomaly", wantTrigger: "api-new"},
+			},
+		},
+		{
+			name: "a ReplicaSet that never comes holds the fault RevisionWait only",
+			wait: 10 * time.Second,
+			steps: []step{
+				{at: 2 * time.Second, crash: []int{4, 5}},
+				{at: 10*time.Second + 999*time.Millisecond},
+				{at: 11 * time.Second, want: "anomaly"},
+			},
+		},
+		{
+			name: "a rise waits for the ReplicaSet too",
+			wait: 10 * time.Second,
+			steps: []step{
+				{at: 11 * time.Second, crash: []int{4, 5}, want: "anomaly"},                                              // 2 of 8: warning
+				{at: 12 * time.Second, observe: "newest", crash: []int{8, 6}},                                            // 4 of 9: error, held
+				{at: 13 * time.Second, setRevision: rev("newest", 3, 12*time.Second), wantSet: true, want: "escalation"}, // api restarted before it: no trigger
+			},
+		},
+		{
+			name: "without RevisionWait, the restarts are judged at once",
+			steps: []step{
+				{at: 2 * time.Second, crash: []int{0, 1}, want: "anomaly"},
+				{at: 3 * time.Second, setRevision: rev("new", 2, time.Second), wantSet: true},
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.RevisionWait = tc.wait
+			d := newTestDetector(cfg)
+			d.SetRevision(*rev("old", 1, -time.Hour), t0)
+			// 4 pods of the old revision and 4 of the new one, whose
+			// ReplicaSet is not seen, at t0+1s.
+			var pods []*Pod
+			observe := func(hash string, at time.Time) {
+				p := deployed(fmt.Sprintf("api-%s-%d", hash, len(pods)), "api", hash)
+				d.Observe(p, at)
+				pods = append(pods, p)
+			}
+			for i := range 8 {
+				observe(map[bool]string{true: "old", false: "new"}[i < 4], t0.Add(time.Second))
+			}
+			for _, s := range tc.steps {
+				now := t0.Add(s.at)
+				if s.observe != "" {
+					observe(s.observe, now)
+				}
+				for _, i := range s.crash {
+					d.Observe(crashed(pods[i], "app", now, "Error"), now)
+				}
+				if s.setRevision != nil {
+					if got := d.SetRevision(*s.setRevision, now); got != s.wantSet {
+						t.Errorf("at %v: SetRevision = %v, want %v", s.at, got, s.wantSet)
+					}
+				}
+				_, dec := d.Evaluate("shop", now)
+				got, trigger := "", ""
+				if dec != nil {
+					got = dec.Kind.String()
+					if dec.Summary.Trigger != nil {
+						trigger = dec.Summary.Trigger.Revision.Name
+					}
+				}
+				if got != s.want || trigger != s.wantTrigger {
+					t.Errorf("at %v: decision %q with trigger %q, want %q with %q", s.at, got, trigger, s.want, s.wantTrigger)
+				}
+			}
+		})
+	}
+}

@@ -29,6 +29,13 @@ import (
 // within this delay whatever the interval.
 const debounce = 50 * time.Millisecond
 
+// revisionWait bounds how long a namespace's fault waits to open or rise
+// for the ReplicaSet of a pod's Deployment revision (detect.Config's
+// RevisionWait). A ReplicaSet is created before its pods, but its watch may
+// deliver it after theirs; the two usually differ by milliseconds, and a
+// ReplicaSet that cannot be read (RBAC) must not hold a namespace for long.
+const revisionWait = 10 * time.Second
+
 // closeGrace bounds the flush of queued data on shutdown; what is left stays
 // on disk for the next start.
 const closeGrace = 10 * time.Second
@@ -126,6 +133,7 @@ func detectConfig(c *Config) detect.Config {
 		RatioError:       c.RatioError,
 		RatioCritical:    c.RatioCritical,
 		Baseline:         detect.BaselineConfig{Enabled: c.Baseline, Windows: c.BaselineWindows, Margin: c.BaselineMargin},
+		RevisionWait:     revisionWait,
 	}
 }
 

@@ -95,6 +95,9 @@ func scan(ctx context.Context, client kubernetes.Interface, meta metadata.Interf
 	}
 	dcfg := detectConfig(cfg)
 	dcfg.NewID = opts.NewID
+	// One list of everything: what a ReplicaSet not listed would say never
+	// comes, so nothing waits for it.
+	dcfg.RevisionWait = 0
 	sink := &scanSink{detector: detect.New(dcfg), clock: opts.Clock}
 	warnings, err := collect.List(ctx, client, meta, collect.Options{
 		Namespaces:        cfg.Namespaces,

@@ -165,7 +165,20 @@ func TestKubeletCrashSequenceInitSidecarProbe(t *testing.T) {
 	for _, p := range pods[2:4] {
 		crashLoop(t, sim, p, "proxy", kubesim.Crash{Reason: "Error", ExitCode: 1}, 1)
 	}
-	if _, err := sim.LivenessKill(ctx, ns, pods[4].Name, "app", 3); err != nil {
+	// The liveness kill as sim.LivenessKill writes it, its Unhealthy events
+	// first, but the kill only once the agent has the events: the anomaly
+	// opens at this restart and explains it by them, and this no longer
+	// assumes that the event watch delivers them before the pod watch
+	// delivers the kill. The pod must be known for its events to be kept.
+	killed := pods[4]
+	waitLog(t, h, fmt.Sprintf("namespace=%s pod=%s uid=%s", ns, killed.Name, killed.UID), waitEvent)
+	for range 3 {
+		if _, err := sim.WarningEvent(ctx, ns, killed.Name, kubesim.Event{Reason: kubesim.ReasonUnhealthy, Container: "app"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitLog(t, h, fmt.Sprintf("namespace=%s pod=%s container=app reason=Unhealthy count=3", ns, killed.Name), waitEvent)
+	if _, err := sim.CrashContainer(ctx, ns, killed.Name, "app", kubesim.Crash{Reason: "Error", ExitCode: 137}); err != nil {
 		t.Fatal(err)
 	}
 	evs := h.checkCounts(ns, 7, 5)

@@ -53,16 +53,33 @@ func (h *harness) waitTicks(n int) {
 	}
 }
 
+// distinct returns the events without their at-least-once re-sends: the
+// first of each event ID.
+func distinct(evs []datakit.Point) []datakit.Point {
+	seen := map[string]bool{}
+	var out []datakit.Point
+	for _, e := range evs {
+		if id := e.Tags["df_event_id"]; !seen[id] {
+			seen[id] = true
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // checkEnded waits for the recovery of ns, then a few intervals more, and
-// checks that the events are want (their statuses) and that the recovery's
-// message says why the fault ended.
+// checks that the events are want (their statuses, re-sends of an event
+// left out: checkFault checks them) and that the recovery's message says
+// why the fault ended. It no longer assumes that an agent stopped after
+// DataKit got an event had also recorded it as sent: the next run may send
+// it again, with its ID.
 func (h *harness) checkEnded(ns string, want []string, why string) {
 	h.t.Helper()
 	h.waitFor(ns, func(evs []datakit.Point) bool { return evs[len(evs)-1].Tags["df_status"] == "ok" }, waitEvent)
 	h.waitTicks(3) // nothing more may come
 	evs := h.events(ns)
 	checkFault(h.t, evs)
-	if got := strings.Join(statuses(evs), " "); got != strings.Join(want, " ") {
+	if got := strings.Join(statuses(distinct(evs)), " "); got != strings.Join(want, " ") {
 		h.t.Errorf("events %q, want %q:%s", got, strings.Join(want, " "), describe(evs))
 	}
 	msg, _ := evs[len(evs)-1].Fields["df_message"].(string)
@@ -74,11 +91,19 @@ func (h *harness) checkEnded(ns string, want []string, why string) {
 // deleteNamespace deletes ns as the namespace controller does: the
 // namespace turns Terminating, its pods are deleted (each Terminating, then
 // gone, as its kubelet confirms), then the namespace is finalized and gone.
-func deleteNamespace(t *testing.T, sim *kubesim.Sim, ns string, pods []*corev1.Pod) {
+// h, when not nil, is an agent running meanwhile: the pods are deleted once
+// it recorded the namespace's deletion, as a real cluster deletes them once
+// the namespace is Terminating. Its namespace and pod watches give no
+// order: without the wait it may see the pods gone first, and the fault end
+// because no pod is left rather than because the namespace was deleted.
+func deleteNamespace(t *testing.T, sim *kubesim.Sim, ns string, pods []*corev1.Pod, h *harness) {
 	t.Helper()
 	ctx, client := t.Context(), cp.Client()
 	if err := client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
+	}
+	if h != nil {
+		waitLog(t, h, `msg="namespace deletion recorded" cluster=e2e namespace=`+ns+"\n", waitEvent)
 	}
 	for _, p := range pods {
 		if err := sim.BeginDeletePod(ctx, ns, p.Name, 30*time.Second); err != nil {
@@ -120,7 +145,7 @@ func TestNamespaceDeletedDuringFault(t *testing.T) {
 	pods := workload(t, sim, ns, "cart", 10, nil)
 	crashAll(t, sim, pods[:4], "app", kubesim.Crash{Reason: "Error", ExitCode: 1})
 	h.waitFor(ns, func(evs []datakit.Point) bool { return evs[len(evs)-1].Tags["df_status"] == "error" }, waitEvent)
-	deleteNamespace(t, sim, ns, pods)
+	deleteNamespace(t, sim, ns, pods, h)
 	h.checkEnded(ns, []string{"error", "ok"}, "the namespace was deleted")
 }
 
@@ -148,7 +173,11 @@ func TestScaleToZeroDuringFault(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// The crash-looping pods stay, alone, for a few evaluations.
+	// The crash-looping pods stay, alone, for a few evaluations. This no
+	// longer assumes that the agent saw the healthy pods leave within 3
+	// evaluations: it waits for the metric that says so before the pods
+	// left alone crash again.
+	h.waitMetric(ns, waitEvent, func(p datakit.Point) bool { return p.Fields["total_pods"] == int64(4) })
 	h.waitTicks(3)
 	crashAll(t, sim, pods[:4], "app", kubesim.Crash{Reason: "Error", ExitCode: 1})
 	h.waitTicks(3)
@@ -219,7 +248,7 @@ func TestFaultRestoredForGoneNamespace(t *testing.T) {
 	if err := h.agent.Stop(15 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	deleteNamespace(t, sim, ns, pods)
+	deleteNamespace(t, sim, ns, pods, nil) // the agent is stopped
 	h.restart()
 	h.checkEnded(ns, []string{"critical", "ok"}, "the namespace was deleted")
 }

@@ -318,7 +318,44 @@ func saKubeconfig(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The authorizer learns roles and bindings through its own informers:
+	// this no longer assumes that the first request after the apply sees
+	// them. One permission of each binding of rbac.yaml says it does.
+	sa := clientFor(t, kc)
+	waitAccess(t, sa, access{verb: "list", resource: "pods"})
+	waitAccess(t, sa, access{verb: "create", resource: "leases", group: "coordination.k8s.io", namespace: agentNamespace})
 	return kc
+}
+
+// clientFor returns a client with the identity of kubeconfig kc.
+func clientFor(t *testing.T, kc string) kubernetes.Interface {
+	t.Helper()
+	restCfg, err := clientcmd.BuildConfigFromFlags("", kc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client
+}
+
+// waitAccess waits until the identity of client may do a: RBAC changes
+// reach the authorizer through its informers.
+func waitAccess(t *testing.T, client kubernetes.Interface, a access) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), busyMargin)
+	defer cancel()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for !allowed(t, client, a) {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s still denied", a)
+		case <-tick.C:
+		}
+	}
 }
 
 // access is one question to the API server's authorizer.

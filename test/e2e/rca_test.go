@@ -49,6 +49,24 @@ func revisionPods(t *testing.T, sim *kubesim.Sim, ns, node, name, hash string, r
 	return pods
 }
 
+// waitRevisions waits until the agent recorded the Deployment revision of
+// each of pods (its ReplicaSet, by its debug log), numbered as revs. The
+// agent judges a restart when it first sees it, and ReplicaSets and pods
+// come through two watches in no guaranteed order: a test whose crashes
+// must be judged against a rollout waits for the rollout first.
+func (h *harness) waitRevisions(deployment string, pods []*corev1.Pod, revs []int) {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(h.t.Context(), waitEvent)
+	defer cancel()
+	for i, p := range pods {
+		line := fmt.Sprintf("namespace=%s deployment=%s revision=%d replicaset=%s",
+			p.Namespace, deployment, revs[i], metav1.GetControllerOf(p).Name)
+		if err := h.agent.WaitLog(ctx, line); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+}
+
 // quiet checks that namespace ns got no event.
 func (h *harness) quiet(ns string) {
 	h.t.Helper()
@@ -76,7 +94,11 @@ func TestRCARolloutNoise(t *testing.T) {
 	h := startAgent(t, agentConfig{Namespaces: []string{ns}})
 	sim := kubesim.New(cp.Client())
 	old := revisionPods(t, sim, ns, "", "api", "", 1, "registry.example/api:1.4.2", 8)
-	revisionPods(t, sim, ns, "", "api", "5f6b7c8d9", 2, "registry.example/api:1.5.0", 8)
+	cur := revisionPods(t, sim, ns, "", "api", "5f6b7c8d9", 2, "registry.example/api:1.5.0", 8)
+	// The old pods' restarts are expected only once the agent knows of
+	// revision 2; this no longer assumes that the ReplicaSet watch
+	// delivers it before the pod watch delivers the crashes.
+	h.waitRevisions("api", []*corev1.Pod{old[0], cur[0]}, []int{1, 2})
 
 	crashAll(t, sim, old[:2], "app", kubesim.Crash{Reason: "Error", ExitCode: 1, Message: "relation \"orders_v2\" does not exist"})
 	for _, p := range old[2:] {
@@ -128,6 +150,10 @@ func TestRCAEvictionStorm(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// The anomaly shows the node's conditions as the agent last saw them:
+	// this no longer assumes that the node watch delivers the pressure
+	// before the pod watch delivers the evictions and crashes.
+	waitLog(t, h, `msg="node recorded" cluster=e2e node=`+nodeA+" conditions=MemoryPressure ", waitEvent)
 	for _, p := range cache {
 		if _, err := sim.MarkDisruptionTarget(t.Context(), ns, p.Name, kubesim.DisruptionByKubelet, kubesim.DefaultEvictionMessage); err != nil {
 			t.Fatal(err)
@@ -283,8 +309,13 @@ func TestRCABadRollout(t *testing.T) {
 	ns := newNamespace(t, "rca-badroll")
 	h := startAgent(t, agentConfig{Namespaces: []string{ns}})
 	sim := kubesim.New(cp.Client())
-	revisionPods(t, sim, ns, "", "api", "", 1, "registry.example/api:1.4.2", 6)
+	good := revisionPods(t, sim, ns, "", "api", "", 1, "registry.example/api:1.4.2", 6)
 	bad := revisionPods(t, sim, ns, "", "api", "7b8c9d6f5", 2, "registry.example/api:1.5.0", 3)
+	// The event that counts the crashes names the trigger only if the
+	// agent knew both revisions when it judged them; this no longer
+	// assumes that the ReplicaSet watch delivers them before the pod watch
+	// delivers the crashes.
+	h.waitRevisions("api", []*corev1.Pod{good[0], bad[0]}, []int{1, 2})
 	crashAll(t, sim, bad, "app", kubesim.Crash{Reason: "Error", ExitCode: 1, Message: "config: required key FEATURE_FLAGS_URL missing value"})
 
 	evs := h.waitFor(ns, func(evs []datakit.Point) bool { return evs[len(evs)-1].Fields["restart_pods"] == int64(3) }, waitEvent)
@@ -348,6 +379,9 @@ func TestRCAAnnotations(t *testing.T) {
 	annotate(map[string]string{"ratio-warning": "0.05", "min-restarted-pods": "1", "ratio-critical": "lots"})
 	ctx, cancel := context.WithTimeout(t.Context(), waitEvent)
 	defer cancel()
+	// The agent logs the invalid value once it applied the valid ones: the
+	// crash below no longer relies on the namespace watch delivering them
+	// before the pod watch delivers it.
 	if err := h.agent.WaitLog(ctx, "namespace annotation ignored"); err != nil {
 		t.Fatalf("the invalid annotation was not logged: %v", err)
 	}
@@ -465,19 +499,8 @@ func TestRCALogsRBAC(t *testing.T) {
 }
 
 // waitAllowed waits until the identity of client may verb the resource in
-// ns: RBAC changes reach the authorizer through its informer.
+// ns (see waitAccess).
 func waitAllowed(t *testing.T, client kubernetes.Interface, verb, resource, sub, ns string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	a := access{verb: verb, resource: resource, subresource: sub, namespace: ns, name: "x"}
-	for !allowed(t, client, a) {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%s still denied", a)
-		case <-tick.C:
-		}
-	}
+	waitAccess(t, client, access{verb: verb, resource: resource, subresource: sub, namespace: ns, name: "x"})
 }
