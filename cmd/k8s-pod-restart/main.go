@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"syscall"
 
@@ -33,6 +34,7 @@ const (
 
 func main() {
 	tuneGC()
+	tuneProcs()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -46,6 +48,22 @@ const defaultGCPercent = 50
 func tuneGC() {
 	if _, ok := os.LookupEnv("GOGC"); !ok {
 		debug.SetGCPercent(defaultGCPercent)
+	}
+}
+
+// defaultProcs is the agent's GOMAXPROCS unless the environment sets one.
+// Each pod update crosses half a dozen goroutines (the watch's reader, the
+// reflector, the informer's queue and listener, the evaluation loop), a few
+// microseconds of work each. With a second P idle, every hand-off wakes
+// another thread through a futex; on one P it is a run-queue push. Under
+// the benchmark's churn that was a quarter of the agent's CPU per update
+// (BENCHMARKS.md); one core decodes 50,000 updates/s, far above what an API
+// server sends.
+const defaultProcs = 1
+
+func tuneProcs() {
+	if _, ok := os.LookupEnv("GOMAXPROCS"); !ok {
+		runtime.GOMAXPROCS(defaultProcs)
 	}
 }
 
