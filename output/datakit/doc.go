@@ -53,7 +53,9 @@
 // queues hold only events and in-flight batches: a new metric batch is then
 // dropped, and a new event batch is refused, Write returning an error that
 // wraps ErrQueueFull and logging at error level. Events are never dropped to
-// make room, and a batch in flight is never dropped. Every drop is counted
+// make room, and a batch in flight is never dropped. A batch larger than the
+// whole bound is queued when the queues hold nothing else, so that no batch
+// is refused forever. Every drop is counted
 // (Stats Overflow); metric drops are logged when they start and when they
 // stop.
 //

@@ -197,8 +197,8 @@ type putResult struct {
 // put queues rec on q under the overflow policy: when the queues would exceed
 // the bound, the oldest queued metric batches are dropped until rec fits; if
 // it still does not fit, put returns ErrQueueFull and rec is not queued (for
-// metrics this drops the new batch, for events it refuses it). Batches in
-// flight are never dropped. put returns once rec is fsynced.
+// metrics this drops the new batch, for events it refuses it), unless the
+// queues hold nothing else. Batches in flight are never dropped. put returns once rec is fsynced.
 func (s *store) put(q *queue, rec []byte) (putResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -218,7 +218,10 @@ func (s *store) put(q *queue, rec []byte) (putResult, error) {
 		res.droppedMetrics++
 		res.droppedBytes += n
 	}
-	if total := s.totalLocked(); total+need > s.max {
+	// A batch larger than the whole bound is still queued when nothing else
+	// is: refused, it would be refused forever, and the events pending
+	// behind it with it.
+	if total := s.totalLocked(); total+need > s.max && total > 0 {
 		return res, fmt.Errorf("%w: %d bytes queued, %d more would exceed the bound of %d",
 			ErrQueueFull, total, need, s.max)
 	}
