@@ -50,13 +50,17 @@ func TestReplayContract(t *testing.T) {
 	statePath := filepath.Join(dir, "prod", stateKey)
 	const datakitURL = "http://127.0.0.1:1" // never reached: the writer does not run
 
-	// The first run: a queue too small for any event.
+	// The first run: a queue smaller than any event, which takes one event
+	// into its empty queues (no batch is refused forever) and refuses the
+	// events behind it.
 	full, err := datakit.New(datakit.Config{URL: datakitURL, QueueDir: filepath.Join(dir, "prod"), QueueMaxBytes: 64,
 		Input: InputName, Encoder: output.EncoderConfig{Cluster: "prod"}}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	first := replayCluster(t, full, datakitURL, statePath)
+	queued := replayDecision(detect.KindAnomaly, "event-0", detect.LevelWarning, srvT0.Add(-time.Minute))
+	first.write(t.Context(), output.Batch{At: queued.At, Decisions: []detect.Decision{queued}}, nil)
 	decided := []detect.Decision{
 		replayDecision(detect.KindAnomaly, "event-a", detect.LevelWarning, srvT0),
 		replayDecision(detect.KindEscalation, "event-b", detect.LevelError, srvT0.Add(time.Minute)),
