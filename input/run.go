@@ -199,8 +199,12 @@ func newCluster(ctx context.Context, cfg *Config, log *slog.Logger, opts RunOpti
 // build makes the cluster's watchers and state store.
 func (c *cluster) build(restCfg *rest.Config, queueDir string) error {
 	cfg := c.cfg
-	var err error
-	c.watcher, err = collect.NewWatcher(c.client, collect.Options{
+	// The pod watch, the busy stream, on a connection of its own.
+	podClient, err := kubernetes.NewForConfig(collect.PodWatchConfig(restCfg))
+	if err != nil {
+		return fmt.Errorf("kubernetes client: %w", err)
+	}
+	c.watcher, err = collect.NewWatcher(podClient, collect.Options{
 		Namespaces:        cfg.Namespaces,
 		ExcludeNamespaces: cfg.ExcludeNamespaces,
 		LabelSelector:     cfg.PodLabelSelector,
