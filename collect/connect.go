@@ -7,7 +7,8 @@
 // each pod as a compact cachedPod holding only what PodFromAPI reads (see
 // transform), about 0.8 KiB a pod. The pod informer's client decodes
 // protobuf pods straight into that type, reading only those fields (see
-// lean.go and podclient.go).
+// lean.go and podclient.go), on the connection PodWatchConfig makes for the
+// agent's one busy stream: HTTP/1.1, read in batches (podconn.go).
 //
 // The root-cause analysis reads more, each piece converted the same way:
 // NewContextWatcher watches namespaces (metadata only, for the annotations
