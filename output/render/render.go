@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"text/template"
 	"time"
 
 	"github.com/k8s-pod-restart/k8s-pod-restart/detect"
@@ -58,7 +57,7 @@ type Event struct {
 // Renderer renders events in one language. It holds no mutable state and is
 // safe for concurrent use.
 type Renderer struct {
-	t *template.Template
+	t langTemplates
 }
 
 // New returns the renderer of language, "" meaning English.

@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"path"
 	"strings"
-	"text/template"
 )
 
 // lang holds one template file per language, lang/<code>.tmpl: adding a
@@ -64,7 +63,7 @@ var textNames = []string{
 // languages holds the parsed templates of every language, by code.
 var languages = mustLoadLanguages()
 
-func mustLoadLanguages() map[string]*template.Template {
+func mustLoadLanguages() map[string]langTemplates {
 	langs, err := loadLanguages(langFS)
 	if err != nil {
 		panic(err) // the embedded files are part of the binary: a test loads them
@@ -74,20 +73,24 @@ func mustLoadLanguages() map[string]*template.Template {
 
 // loadLanguages parses every lang/*.tmpl of fsys and checks that it defines
 // every template of textNames.
-func loadLanguages(fsys fs.FS) (map[string]*template.Template, error) {
+func loadLanguages(fsys fs.FS) (map[string]langTemplates, error) {
 	files, err := fs.Glob(fsys, "lang/*.tmpl")
 	if err != nil {
 		return nil, err
 	}
-	langs := map[string]*template.Template{}
+	langs := map[string]langTemplates{}
 	for _, f := range files {
 		code := strings.TrimSuffix(path.Base(f), ".tmpl")
-		t, err := template.New(code).Option("missingkey=error").Funcs(template.FuncMap{"join": strings.Join}).ParseFS(fsys, f)
+		data, err := fs.ReadFile(fsys, f)
+		if err != nil {
+			return nil, fmt.Errorf("language %s: %w", code, err)
+		}
+		t, err := parseLanguage(path.Base(f), string(data))
 		if err != nil {
 			return nil, fmt.Errorf("language %s: %w", code, err)
 		}
 		for _, name := range textNames {
-			if t.Lookup(name) == nil {
+			if t[name] == nil {
 				return nil, fmt.Errorf("language %s: %s defines no template %q", code, f, name)
 			}
 		}
@@ -100,14 +103,14 @@ func loadLanguages(fsys fs.FS) (map[string]*template.Template, error) {
 // keeps the first error, so that a caller builds a whole text and checks
 // once.
 type texts struct {
-	t   *template.Template
+	t   langTemplates
 	err error
 }
 
 // s renders the template name with data.
 func (x *texts) s(name string, data any) string {
 	var b strings.Builder
-	if err := x.t.ExecuteTemplate(&b, name, data); err != nil && x.err == nil {
+	if err := x.t.execute(&b, name, data); err != nil && x.err == nil {
 		x.err = fmt.Errorf("render %s: %w", name, err)
 	}
 	return b.String()
