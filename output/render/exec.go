@@ -190,6 +190,9 @@ func evalPipe(p *parse.PipeNode, dot reflect.Value) (reflect.Value, error) {
 
 func evalCommand(c *parse.CommandNode, dot reflect.Value, final *reflect.Value) (reflect.Value, error) {
 	if id, ok := c.Args[0].(*parse.IdentifierNode); ok {
+		if (id.Ident == "and" || id.Ident == "or") && final == nil {
+			return shortCircuit(id.Ident == "and", c, dot)
+		}
 		args := make([]reflect.Value, 0, len(c.Args))
 		for _, a := range c.Args[1:] {
 			v, err := evalArg(a, dot)
@@ -211,6 +214,26 @@ func evalCommand(c *parse.CommandNode, dot reflect.Value, final *reflect.Value) 
 		return reflect.Value{}, fmt.Errorf("%s: can't give arguments to a non-function", c)
 	}
 	return evalArg(c.Args[0], dot)
+}
+
+// shortCircuit runs and (or or) as text/template does: it evaluates the
+// arguments in turn and stops at the first false (true) one, which it
+// returns; else the last.
+func shortCircuit(and bool, c *parse.CommandNode, dot reflect.Value) (reflect.Value, error) {
+	if len(c.Args) < 2 {
+		return reflect.Value{}, fmt.Errorf("%s: %w", c, errArgs)
+	}
+	var v reflect.Value
+	for _, a := range c.Args[1:] {
+		var err error
+		if v, err = evalArg(a, dot); err != nil {
+			return reflect.Value{}, err
+		}
+		if truth(v) != and {
+			break
+		}
+	}
+	return v, nil
 }
 
 func evalArg(n parse.Node, dot reflect.Value) (reflect.Value, error) {

@@ -43,6 +43,7 @@ func TestExecMatchesTextTemplate(t *testing.T) {
 		{"if on zero values", "{{if .Names}}n{{end}}{{if .None}}p{{end}}{{if .Max}}m{{end}}{{if .Kind}}k{{end}}", execData{}},
 		{"eq ints and several", "{{if eq .N 1 2 3}}yes{{end}} {{if eq (len .Names) 2}}two{{end}} {{if eq .Big .Big}}big{{end}}", full},
 		{"and or not", "{{if and .On (not .None)}}1{{end}}{{if or .None .Max}}2{{end}}{{and .N .Max}}{{or .None .Kind}}", full},
+		{"and stops at the first false", "{{if and .None .None.Name}}x{{end}}{{or .Kind .None.Name}}", full},
 		{"index and join", "{{index .Names 1}} {{join .Names \", \"}}", full},
 		{"range with else", "{{range .Items}}<{{.Name}}{{if .To}}→{{.To}}{{end}}>{{else}}none{{end}}", full},
 		{"range empty", "{{range .Items}}<{{.Name}}>{{else}}none{{end}}", execData{}},
