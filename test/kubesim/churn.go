@@ -52,7 +52,9 @@ func (s *Sim) Churn(ctx context.Context, pods []types.NamespacedName, o ChurnOpt
 		case err == nil:
 			n++
 		case apierrors.IsNotFound(err):
-		case ctx.Err() != nil:
+		case ctx.Err() != nil || endsWithin(ctx, time.Second):
+			// ctx ended, or ends too soon for client-go's rate limiter,
+			// which then refuses to wait although ctx is not done yet.
 			return n, nil
 		default:
 			return n, fmt.Errorf("churn: %w", err)
@@ -83,4 +85,10 @@ func (s *Sim) churnOnce(p *corev1.Pod, flipReady bool) error {
 	}
 	c.LastProbeTime = probe
 	return nil
+}
+
+// endsWithin reports whether ctx's deadline is less than d away.
+func endsWithin(ctx context.Context, d time.Duration) bool {
+	deadline, ok := ctx.Deadline()
+	return ok && time.Until(deadline) < d
 }
