@@ -18,7 +18,8 @@ import (
 // profiled"). So the pod watch, the agent's one busy stream, has a
 // connection of its own, unlike the quiet ones (namespaces, nodes,
 // ReplicaSets, events, the Lease), which share client-go's HTTP/2
-// connection:
+// connection. Over HTTP/1.1 each pod watch has its own connection: one per
+// namespace when namespaces lists them, a few tens of KB each.
 //
 //   - HTTP/1.1: the watch reads its own connection; no read loop, pipe or
 //     flow-control writes.

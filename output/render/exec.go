@@ -22,8 +22,9 @@ import (
 // semantics: text, actions that print a value as text/template prints it
 // (fmt.Fprint), if / else if / else, range over a slice or array (with
 // else), parenthesized pipelines, and the functions eq, and, or, not, len,
-// index and join (strings.Join). Anything else (variables, with, template
-// calls, methods, maps) fails when the file is loaded, naming it.
+// index and join (strings.Join). Variables, with, template calls and other
+// functions fail when the file is loaded, naming them; a method or a map
+// key where a field is expected is an error of the text that reads it.
 
 // langTemplates are one language's templates, by name.
 type langTemplates map[string]*parse.Tree
